@@ -39,6 +39,8 @@ export interface LocalRuntimeOptions {
   readonly port?: number;
   readonly functionsDir?: string;
   readonly log?: (line: string) => void;
+  /** Where queues, durable history and the store are kept; default LOCAL_DATA_DIR or `.local-data`. */
+  readonly dataDir?: string;
 }
 
 async function loadFunctions(dir: string): Promise<ReadonlyMap<string, RegisteredFunction>> {
