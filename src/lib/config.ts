@@ -35,6 +35,8 @@ export interface AppSettings {
   readonly limits: SubmissionLimits;
   /** Fixed into each job's orchestration when it starts. */
   readonly retry: RetryPolicy;
+  /** Where the PTU monitor reads the deployment's utilization from Azure Monitor. */
+  readonly monitor: MonitorSettings;
 }
 
 export interface ModelSettings {
@@ -44,6 +46,13 @@ export interface ModelSettings {
   /** Key auth only when set; otherwise Entra ID (managed identity in Azure). */
   readonly apiKey: string | null;
   readonly timeoutMs: number;
+}
+
+export interface MonitorSettings {
+  /** ARM id of the Azure OpenAI account whose utilization metric is read; null: the monitor is off. */
+  readonly resourceId: string | null;
+  /** Regional Azure Monitor metrics endpoint, `https://<region>.metrics.monitor.azure.com`. */
+  readonly metricsEndpoint: string | null;
 }
 
 export interface StoreSettings {
@@ -109,6 +118,7 @@ const secondsOfAtLeast = (ms: number) => (n: number) => Math.round(n * 1000) >= 
 const positiveInteger = (n: number) => Number.isInteger(n) && n > 0;
 const fraction = (n: number) => n > 0 && n <= 1;
 const reserveFraction = (n: number) => n >= 0 && n < 1;
+const ACCOUNT_RESOURCE_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.CognitiveServices\/accounts\/[^/]+$/i;
 
 export function loadSettings(env: Env = process.env): AppSettings {
   const read = new Reader(env);
@@ -144,6 +154,20 @@ export function loadSettings(env: Env = process.env): AppSettings {
   const maxBodyBytes = read.number('PRODUCER_MAX_BODY_BYTES', DEFAULT_SUBMISSION_LIMITS.maxBodyBytes, positiveInteger, 'a whole number of bytes above 0')!;
   const deployment = read.string('AZURE_OPENAI_DEPLOYMENT', 'gpt-4o');
   const model = read.string('AZURE_OPENAI_MODEL', deployment);
+  const monitorResourceId = read.optional('AZURE_OPENAI_RESOURCE_ID');
+  const metricsEndpoint = read.url('AZURE_MONITOR_METRICS_ENDPOINT');
+  if (monitorResourceId !== null && !ACCOUNT_RESOURCE_ID.test(monitorResourceId)) {
+    read.problems.push(
+      `AZURE_OPENAI_RESOURCE_ID must be an account's ARM id, /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.CognitiveServices/accounts/<name> (got "${monitorResourceId}")`,
+    );
+  }
+  // The metrics API takes bearer tokens, which the client sends over https only.
+  if (metricsEndpoint !== null && new URL(metricsEndpoint).protocol !== 'https:') {
+    read.problems.push(`AZURE_MONITOR_METRICS_ENDPOINT must be an https URL (got "${metricsEndpoint}")`);
+  }
+  if (monitorResourceId !== null && metricsEndpoint === null) {
+    read.problems.push('AZURE_MONITOR_METRICS_ENDPOINT must be set when AZURE_OPENAI_RESOURCE_ID is: https://<region>.metrics.monitor.azure.com');
+  }
   if (read.problems.length > 0) throw new SettingsError(read.problems);
 
   return {
@@ -157,6 +181,7 @@ export function loadSettings(env: Env = process.env): AppSettings {
     webhookAllowPrivateNetworks,
     limits: { ...DEFAULT_SUBMISSION_LIMITS, maxItems, maxBodyBytes },
     retry: { maxAttempts, baseDelayMs, maxDelayMs: Math.max(maxDelayMs, baseDelayMs) },
+    monitor: { resourceId: monitorResourceId, metricsEndpoint },
     gate: gateConfigFrom({
       mode,
       tokensPerMinute,

@@ -3,6 +3,9 @@
  * shows its progress until it drains, then a summary against the quota. Windows are shortened so the
  * run takes seconds (GATE_WINDOW_SECONDS, default 6 here).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { busiestWindow } from './busiestWindow.js';
 import { startLocalRuntime } from './runtime.js';
 
@@ -26,7 +29,9 @@ function request(i: number) {
 }
 
 async function main(): Promise<void> {
-  const runtime = await startLocalRuntime({ port: Number(process.env.PORT ?? 0), log: () => undefined });
+  // A fresh data folder: the demo's batch should not mix with what `npm start` keeps in .local-data.
+  const dataDir = mkdtempSync(join(tmpdir(), 'tokengate-demo-'));
+  const runtime = await startLocalRuntime({ port: Number(process.env.PORT ?? 0), dataDir, log: () => undefined });
   const { gate } = runtime.settings;
   console.log(`TokenGate demo on the local runtime at ${runtime.url}`);
   console.log(`  simulated deployment: ${gate.mode}, ${gate.tokensPerMinute} tokens per ${gate.windowMs / 1000} s window (shortened from 60 s)`);
@@ -60,6 +65,7 @@ async function main(): Promise<void> {
   console.log(`  elapsed        ${elapsed.toFixed(1)} s; calls spread over ${span.toFixed(1)} s = ${(span / (gate.windowMs / 1000)).toFixed(1)} windows`);
   console.log(`  busiest window ${busiest} tokens admitted by the deployment in any ${gate.windowMs / 1000} s, quota ${gate.tokensPerMinute} (${((busiest / gate.tokensPerMinute) * 100).toFixed(1)}%)`);
   await runtime.close();
+  rmSync(dataDir, { recursive: true, force: true });
   if (status.counts.failed !== 0 || busiest > gate.tokensPerMinute) process.exitCode = 1;
 }
 

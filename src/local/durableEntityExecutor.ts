@@ -27,6 +27,8 @@ export function entityExecutor(handler: EntityHandler<unknown>): EntityExecutor 
 }
 
 export interface Operation {
+  /** Set when the operation must run once across restarts (the engine journals which ids ran). */
+  readonly id?: string;
   readonly name: string;
   readonly input?: unknown;
 }
@@ -46,6 +48,16 @@ export class DurableEntityExecutor {
 
   get stateJson(): string | undefined {
     return this.state;
+  }
+
+  get stateExists(): boolean {
+    return this.exists;
+  }
+
+  /** Picks up the state saved before a restart. */
+  restore(state: string | undefined, exists: boolean): void {
+    this.state = state;
+    this.exists = exists;
   }
 
   /** Runs one batch; the results come back in order, parsed. */

@@ -1,15 +1,15 @@
 /**
  * The local runtime: the unmodified app (every function in src/functions, loaded through the emulated
- * `@azure/functions-core`) with the host around it: HTTP on 127.0.0.1 under /api, Event Hub and
- * Service Bus triggers over an in-memory bus, the durable engine and its client API, the Azure OpenAI
- * simulator when AZURE_OPENAI_ENDPOINT is unset, and a local Cosmos-protocol server when
- * COSMOS_ENDPOINT is unset. Nothing here decides anything for the app; it only carries events.
- * Not yet persisted: a restart starts empty.
+ * `@azure/functions-core`) with the host around it: HTTP under /api, Event Hub, Service Bus and timer
+ * triggers over embedded services, the durable engine and its client API, the Azure OpenAI simulator
+ * when AZURE_OPENAI_ENDPOINT is unset, and a local Cosmos-protocol server when COSMOS_ENDPOINT is
+ * unset. Queues, durable state and the store are kept under the data folder, so a `kill -9` and a
+ * restart lose nothing. Nothing here decides anything for the app; it only carries events.
  */
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { InvocationContext } from '@azure/functions';
 import { AppSettings, loadSettings } from '../lib/config.js';
 import { cosmosStoreFor, modelGatewayFor, useServices } from '../lib/services.js';
@@ -18,30 +18,42 @@ import { startClientApi } from './durable/clientApi.js';
 import { ActivityHandler, DurableEngine } from './durable/engine.js';
 import { OrchestratorExecutor } from './durable/orchestrationDriver.js';
 import { EntityExecutor } from './durableEntityExecutor.js';
-import { RegisteredFunction, installFunctionsCore } from './host/functionsCore.js';
+import { authorized, functionKeyFor } from './host/functionKeys.js';
+import { BindingMetadata, RegisteredFunction, installFunctionsCore } from './host/functionsCore.js';
 import { match, routesOf, toHttpRequest, writeResponse } from './host/httpHost.js';
 import { Output, invoke } from './host/invoke.js';
+import { parseSchedule } from './host/timerSchedule.js';
+import { LocalEventHubs } from './services/eventHubs.js';
 import { startLocalCosmos } from './services/localCosmos.js';
-import { MessageBus } from './services/messageBus.js';
+import { LocalServiceBus } from './services/serviceBusQueues.js';
 import { Simulator, startSimulator } from './simulator/server.js';
 
 export interface LocalRuntime {
   readonly url: string;
   readonly settings: AppSettings;
+  readonly dataDir: string;
   readonly functions: ReadonlyMap<string, RegisteredFunction>;
-  readonly bus: MessageBus;
+  readonly eventHubs: LocalEventHubs;
+  readonly serviceBus: LocalServiceBus;
   readonly engine: DurableEngine;
   readonly simulator: Simulator | null;
+  /** Required on function-level routes when listening beyond loopback; null on loopback. */
+  readonly functionKey: string | null;
   close(): Promise<void>;
 }
 
 export interface LocalRuntimeOptions {
   readonly port?: number;
+  /** Interface to listen on; anything but loopback makes function-level routes require a key. */
+  readonly host?: string;
   readonly functionsDir?: string;
   readonly log?: (line: string) => void;
   /** Where queues, durable history and the store are kept; default LOCAL_DATA_DIR or `.local-data`. */
   readonly dataDir?: string;
 }
+
+/** The Service Bus queues' MaxDeliveryCount; infra/main.bicep sets the same on Azure. */
+export const MAX_DELIVERY_COUNT = 10;
 
 async function loadFunctions(dir: string): Promise<ReadonlyMap<string, RegisteredFunction>> {
   const registry = installFunctionsCore();
@@ -50,11 +62,21 @@ async function loadFunctions(dir: string): Promise<ReadonlyMap<string, Registere
   return registry;
 }
 
-async function localStore(settings: AppSettings, closers: (() => Promise<void>)[]): Promise<JobStore> {
+/** Resolves `%NAME%` in binding properties from the app settings, as the host does. */
+function bindingValue(binding: BindingMetadata, property: string): string {
+  const raw = String(binding[property] ?? '');
+  return raw.replace(/%([A-Za-z0-9_]+)%/g, (_, name: string) => {
+    const value = process.env[name];
+    if (value === undefined || value === '') throw new Error(`binding ${binding.name}: ${property} refers to app setting ${name}, which is not set`);
+    return value;
+  });
+}
+
+async function localStore(settings: AppSettings, dataDir: string, closers: (() => Promise<void>)[]): Promise<JobStore> {
   if (settings.store.endpoint !== null) {
     return cosmosStoreFor(settings);
   }
-  const cosmos = await startLocalCosmos(settings.store.databaseId);
+  const cosmos = await startLocalCosmos(settings.store.databaseId, { journalPath: join(dataDir, 'cosmos', `${settings.store.databaseId}.jsonl`) });
   closers.push(() => cosmos.close());
   return cosmos.store;
 }
@@ -64,6 +86,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const closers: (() => Promise<void>)[] = [];
   const functions = await loadFunctions(options.functionsDir ?? join(__dirname, '..', 'functions'));
   const settings = loadSettings();
+  const dataDir = resolve(options.dataDir ?? (process.env.LOCAL_DATA_DIR || '.local-data'));
+  const host = options.host ?? '127.0.0.1';
+  const functionKey = functionKeyFor(host, dataDir, process.env.LOCAL_FUNCTION_KEY);
 
   const simulator =
     settings.openai.endpoint === null
@@ -77,19 +102,27 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         })
       : null;
   if (simulator) closers.push(() => simulator.close());
-  const store = await localStore(settings, closers);
+  const store = await localStore(settings, dataDir, closers);
   useServices({
     settings,
     store,
     model: modelGatewayFor(settings, simulator ? { endpoint: simulator.endpoint, apiKey: 'local-simulator' } : {}),
   });
 
-  const bus = new MessageBus();
+  const eventHubs = new LocalEventHubs({
+    dir: join(dataDir, 'eventhubs'),
+    onError: (error, batch) => log(`[error] event hub ${batch.hub} partition ${batch.partitionId}: ${error instanceof Error ? error.message : String(error)}`),
+  });
+  const serviceBus = new LocalServiceBus({ dir: join(dataDir, 'servicebus'), maxDeliveryCount: MAX_DELIVERY_COUNT });
+  closers.push(async () => {
+    eventHubs.close();
+    serviceBus.close();
+  });
   const deliver = (outputs: readonly Output[]) => {
     for (const { binding, value } of outputs) {
       const messages = Array.isArray(value) ? value : [value];
-      if (binding.type === 'eventHub') bus.send(String(binding.eventHubName), messages);
-      else if (binding.type === 'serviceBus') bus.send(String(binding.queueName), messages);
+      if (binding.type === 'eventHub') eventHubs.send(bindingValue(binding, 'eventHubName'), messages);
+      else if (binding.type === 'serviceBus') serviceBus.send(bindingValue(binding, 'queueName'), messages);
     }
   };
 
@@ -106,49 +139,90 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       activities: new Map(byTrigger('activityTrigger').map((f) => [f.name, activity(f)])),
     },
     log,
+    { journalPath: join(dataDir, 'durable', `${process.env.DURABLE_TASK_HUB_NAME || 'tokengate'}.jsonl`) },
   );
   closers.push(async () => engine.stop());
   const clientApi = await startClientApi(engine);
   closers.push(() => clientApi.close());
+  const durableClientData = clientApi.clientData;
 
   for (const fn of byTrigger('eventHubTrigger')) {
-    bus.consumeBatches(String(fn.trigger.eventHubName), async (messages) => {
-      deliver((await invoke(fn, [messages.map((m) => m.body)], { durableClientData: clientApi.clientData, log })).outputs);
+    eventHubs.subscribe(bindingValue(fn.trigger, 'eventHubName'), bindingValue(fn.trigger, 'consumerGroup') || '$Default', async (batch) => {
+      const many = fn.trigger.cardinality === 'many';
+      const triggerMetadata = {
+        partitionContext: { eventHubName: batch.hub, consumerGroup: batch.consumerGroup, partitionId: batch.partitionId },
+        sequenceNumberArray: batch.events.map((e) => e.sequenceNumber),
+        enqueuedTimeUtcArray: batch.events.map((e) => e.enqueuedTimeUtc),
+      };
+      const calls = many ? [batch.events.map((e) => e.body)] : batch.events.map((e) => e.body);
+      for (const argument of calls) deliver((await invoke(fn, [argument], { durableClientData, triggerMetadata, log })).outputs);
     });
   }
   for (const fn of byTrigger('serviceBusTrigger')) {
-    bus.consumeEach(String(fn.trigger.queueName), async (message) => {
-      deliver((await invoke(fn, [message.body], { durableClientData: clientApi.clientData, triggerMetadata: { messageId: message.messageId }, log })).outputs);
+    serviceBus.subscribe(bindingValue(fn.trigger, 'queueName'), async (message) => {
+      const triggerMetadata = { messageId: message.messageId, deliveryCount: message.deliveryCount, enqueuedTimeUtc: message.enqueuedTimeUtc };
+      deliver((await invoke(fn, [message.body], { durableClientData, triggerMetadata, log })).outputs);
     });
+  }
+  for (const fn of byTrigger('timerTrigger')) {
+    const schedule = parseSchedule(bindingValue(fn.trigger, 'schedule'));
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (last: Date) => {
+      const next = schedule.next(last);
+      timer = setTimeout(() => {
+        void invoke(fn, [{ isPastDue: Date.now() - next.getTime() > 1000, scheduleStatus: { last: last.toISOString(), next: schedule.next(next).toISOString(), lastUpdated: new Date().toISOString() } }], { durableClientData, log })
+          .then((r) => deliver(r.outputs), (error: unknown) => log(`[error] ${fn.name}: ${error instanceof Error ? error.message : String(error)}`))
+          .finally(() => arm(next));
+      }, Math.max(0, next.getTime() - Date.now()));
+    };
+    arm(new Date());
+    if (fn.trigger.runOnStartup === true) void invoke(fn, [{ isPastDue: false }], { durableClientData, log }).catch(() => undefined);
+    closers.push(async () => clearTimeout(timer));
   }
 
   const routes = routesOf(functions.values());
   const server = http.createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      if (url.pathname.startsWith('/local/') && !authorized('function', functionKey, req.headers, url)) {
+        return writeResponse(res, { status: 401, jsonBody: { error: { code: 'unauthorized', message: 'this runtime listens beyond loopback: send the function key (x-functions-key or ?code=)' } } });
+      }
       if (url.pathname === '/local/status') {
         const { gate } = settings;
         return writeResponse(res, {
           status: 200,
-          jsonBody: { gate: { mode: gate.mode, tokensPerWindow: gate.tokensPerMinute, windowMs: gate.windowMs }, simulator: simulator?.stats() ?? null },
+          jsonBody: {
+            dataDir,
+            gate: { mode: gate.mode, tokensPerWindow: gate.tokensPerMinute, windowMs: gate.windowMs },
+            simulator: simulator?.stats() ?? null,
+            orchestrations: engine.counts(),
+            recovered: engine.recovered,
+            eventHubs: Object.fromEntries(byTrigger('eventHubTrigger').map((f) => { const hub = bindingValue(f.trigger, 'eventHubName'); return [hub, eventHubs.describe(hub)]; })),
+          },
         });
       }
       const queue = /^\/local\/queues\/([\w-]+)$/.exec(url.pathname);
       if (queue) {
-        // The local runtime's own view of its queues, for the CLI and tests: send, receive, dead letters.
+        // The local runtime's own view of its queues, for the CLI and tests: send, peek or receive, dead letters.
         const name = queue[1]!;
         if (req.method === 'POST') {
           const chunks: Buffer[] = [];
           for await (const chunk of req) chunks.push(chunk as Buffer);
-          bus.send(name, [Buffer.concat(chunks).toString('utf8')]);
+          serviceBus.send(name, [Buffer.concat(chunks).toString('utf8')]);
           return writeResponse(res, { status: 202, jsonBody: { queued: 1 } });
         }
-        return writeResponse(res, { status: 200, jsonBody: { messages: bus.receive(name), deadLetters: bus.deadLetters(name) } });
+        const receive = url.searchParams.get('receive');
+        const messages = receive === null ? serviceBus.peek(name) : serviceBus.receive(name, receive === '' ? undefined : Number(receive));
+        return writeResponse(res, { status: 200, jsonBody: { messages, deadLetters: serviceBus.deadLetters(name) } });
       }
       const found = match(routes, req.method ?? 'GET', url.pathname);
       if (!found) return writeResponse(res, { status: 404, jsonBody: { error: { code: 'not_found', message: `no function at ${req.method} ${url.pathname}` } } });
-      const request = await toHttpRequest(req, found.params, 'http://127.0.0.1');
-      const { result, outputs } = await invoke(found.route.fn, [request], { durableClientData: clientApi.clientData, log });
+      if (!authorized(found.route.fn.trigger.authLevel, functionKey, req.headers, url)) {
+        return writeResponse(res, { status: 401, jsonBody: { error: { code: 'unauthorized', message: 'send the function key in x-functions-key or ?code=' } } });
+      }
+      const request = await toHttpRequest(req, found.params, `http://${req.headers.host ?? '127.0.0.1'}`);
+      const { result, outputs } = await invoke(found.route.fn, [request], { durableClientData, log });
+      // Outputs first, as the host does: a 202 means the events are already in the hub.
       deliver(outputs);
       writeResponse(res, (result ?? { status: 204 }) as Parameters<typeof writeResponse>[1]);
     })().catch((error: unknown) => {
@@ -156,19 +230,23 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       if (!res.headersSent) writeResponse(res, { status: 500, jsonBody: { error: { code: 'internal', message: 'the function failed' } } });
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 7071, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 7071, host, resolve));
   closers.push(async () => {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address}:${address.port}`;
   return {
     url,
     settings,
+    dataDir,
     functions,
-    bus,
+    eventHubs,
+    serviceBus,
     engine,
     simulator,
+    functionKey,
     close: async () => {
       for (const close of closers.reverse()) await close();
     },
@@ -176,13 +254,16 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 }
 
 if (require.main === module) {
-  startLocalRuntime({ port: Number(process.env.PORT ?? 7071) })
+  startLocalRuntime({ port: Number(process.env.PORT ?? 7071), host: process.env.HOST || '127.0.0.1' })
     .then((runtime) => {
       const { gate } = runtime.settings;
+      const r = runtime.engine.recovered;
       console.log(`TokenGate local runtime on ${runtime.url}`);
       for (const route of routesOf(runtime.functions.values())) console.log(`  ${route.methods.join(',').padEnd(5)} ${runtime.url}/api/${String(route.fn.trigger.route)}`);
       console.log(`  model: ${runtime.simulator ? `simulator at ${runtime.simulator.endpoint}` : runtime.settings.openai.endpoint}, ${gate.mode}, ${gate.tokensPerMinute} tokens per ${gate.windowMs / 1000} s window`);
-      console.log('  queues: POST/GET /local/queues/{feedback-in|feedback-out}; store and queues are in memory for now');
+      console.log(`  data: ${runtime.dataDir} (${r.instances} orchestrations found, ${r.running} resumed)`);
+      console.log('  queues: POST/GET /local/queues/{feedback-in|feedback-out}; status: GET /local/status');
+      if (runtime.functionKey) console.log(`  function key required (x-functions-key or ?code=): ${process.env.LOCAL_FUNCTION_KEY ? 'LOCAL_FUNCTION_KEY' : `kept in ${join(runtime.dataDir, 'function-key.json')}`}`);
       const stop = () => void runtime.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);

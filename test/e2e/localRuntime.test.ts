@@ -1,6 +1,6 @@
 /**
  * The whole app on the local runtime, in one process: real HTTP on 127.0.0.1, the unmodified functions
- * loaded through the emulated functions-core, the durable engine, the in-memory bus, the Azure OpenAI
+ * loaded through the emulated functions-core, the durable engine, the embedded queues, the Azure OpenAI
  * simulator and a local Cosmos-protocol server.
  */
 import { join } from 'node:path';
@@ -24,7 +24,8 @@ let runtime: LocalRuntime;
 const logs: string[] = [];
 
 beforeAll(async () => {
-  runtime = await startLocalRuntime({ port: 0, functionsDir: join(__dirname, '..', '..', 'src', 'functions'), log: (line) => logs.push(line) });
+  const dataDir = mkdtempSync(join(tmpdir(), 'tokengate-e2e-'));
+  runtime = await startLocalRuntime({ port: 0, dataDir, functionsDir: join(__dirname, '..', '..', 'src', 'functions'), log: (line) => logs.push(line) });
 }, 60_000);
 afterAll(() => runtime.close());
 
@@ -76,9 +77,12 @@ describe('the local runtime', () => {
       return messages.length > 0 ? messages : undefined;
     }, 30_000);
     expect(out[0]!.body).toMatchObject({ feedback_id: 'form-9', status: 'completed', analysis: { sentiment: expect.any(String), urgency: expect.any(String) } });
-    const { deadLetters } = (await (await api('/local/queues/feedback-in')).json()) as { deadLetters: { reason: string }[] };
+    const deadLetters = await until(async () => {
+      const { deadLetters } = (await (await api('/local/queues/feedback-in')).json()) as { deadLetters: Record<string, unknown>[] };
+      return deadLetters.length > 0 ? deadLetters : undefined;
+    }, 30_000);
     expect(deadLetters).toHaveLength(1);
-    expect(deadLetters[0]!.reason).toMatch(/text: is required/);
+    expect(deadLetters[0]).toMatchObject({ deadLetterReason: 'MaxDeliveryCountExceeded', deliveryCount: 10, lastError: expect.stringMatching(/text: is required/) });
   }, 60_000);
 
   it('answers health, 404 for unknown routes, and never logs prompt text', async () => {

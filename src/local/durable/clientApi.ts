@@ -1,7 +1,7 @@
 /**
- * The HTTP API the durable extension offers `DurableClient` (`rpcBaseUrl`): start an orchestration and
- * read an instance's status, served over the in-process DurableEngine, so `df.getClient(context)` works
- * unmodified outside the Functions host.
+ * The HTTP API the durable extension offers `DurableClient` (`rpcBaseUrl`): start an orchestration,
+ * read an instance's status, raise an event, signal an entity and read its state, served over the
+ * in-process DurableEngine, so `df.getClient(context)` works unmodified outside the Functions host.
  */
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -33,6 +33,22 @@ export async function startClientApi(engine: DurableEngine, taskHubName = 'token
           if (!started) return send(res, 409, { message: `an instance with id ${instanceId} already exists` });
           return send(res, 202, { id: instanceId });
         }
+        if (req.method === 'POST' && parts[0] === 'instances' && parts[1] && parts[2] === 'raiseEvent' && parts[3]) {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (!engine.raiseEvent(parts[1], parts[3], text === '' ? null : JSON.parse(text))) return send(res, 404, { message: `no running instance ${parts[1]}` });
+          return send(res, 202, {});
+        }
+        if (parts[0] === 'entities' && parts[1] && parts[2] !== undefined) {
+          if (req.method === 'POST') {
+            const text = Buffer.concat(chunks).toString('utf8');
+            engine.signalEntity(parts[1], parts[2], url.searchParams.get('op') ?? '', text === '' ? undefined : JSON.parse(text));
+            return send(res, 202, {});
+          }
+          const state = engine.readEntityState(parts[1], parts[2]);
+          if (state === undefined) return send(res, 404, { message: `entity ${parts[1]}@${parts[2]} has no state` });
+          res.writeHead(200, { 'content-type': 'application/json' }).end(state);
+          return undefined;
+        }
         if (req.method === 'GET' && parts[0] === 'instances' && parts[1]) {
           const status = engine.getStatus(parts[1]);
           if (!status) return send(res, 404, { message: `no instance ${parts[1]}` });
@@ -43,7 +59,7 @@ export async function startClientApi(engine: DurableEngine, taskHubName = 'token
             input: status.input,
             output: status.output,
             createdTime: status.createdTime,
-            lastUpdatedTime: new Date().toISOString(),
+            lastUpdatedTime: status.lastUpdatedTime,
           });
         }
         return send(res, 404, { message: `no route ${req.method} ${url.pathname}` });

@@ -1,13 +1,19 @@
 /**
  * One entity's queue, as the durable extension runs it: operations that arrive while a batch executes
- * wait, and go together into the next batch (one state load and save per batch).
+ * wait, and go together into the next batch (one state load and save per batch). After each batch the
+ * owner may commit it (save the state and the answers) before anyone is answered.
  */
 import { DurableEntityExecutor, Operation } from '../durableEntityExecutor.js';
+
+export type BatchCommit = (batch: readonly Operation[], results: readonly unknown[], executor: DurableEntityExecutor) => void;
 
 export class EntityMailbox {
   private pending: { op: Operation; reply: ((value: unknown) => void) | null }[] = [];
   private running = false;
-  constructor(private readonly executor: DurableEntityExecutor) {}
+  constructor(
+    readonly executor: DurableEntityExecutor,
+    private readonly commit: BatchCommit = () => undefined,
+  ) {}
 
   /** Queues an operation; `reply` gets its result (null for a signal, which nobody waits for). */
   post(op: Operation, reply: ((value: unknown) => void) | null): void {
@@ -26,7 +32,9 @@ export class EntityMailbox {
     try {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0);
-        const results = await this.executor.execute(batch.map((p) => p.op));
+        const ops = batch.map((p) => p.op);
+        const results = await this.executor.execute(ops);
+        this.commit(ops, results, this.executor);
         batch.forEach((p, i) => p.reply?.(results[i]));
       }
     } finally {

@@ -21,7 +21,7 @@ export const EVENT = {
 } as const;
 
 /** Action types the library emits. */
-const ACTION = { CallActivity: 0, CreateTimer: 5, CallEntity: 7, SignalEntity: 9 } as const;
+const ACTION = { CallActivity: 0, CreateTimer: 5, WaitForExternalEvent: 6, CallEntity: 7, SignalEntity: 9 } as const;
 
 export interface HistoryEvent {
   readonly EventType: number;
@@ -35,7 +35,8 @@ export type ScheduledAction =
   | { readonly type: 'activity'; readonly seq: number; readonly name: string; readonly input: unknown }
   | { readonly type: 'entityCall'; readonly seq: number; readonly entity: string; readonly operation: string; readonly input: unknown; readonly requestId: string }
   | { readonly type: 'entitySignal'; readonly seq: number; readonly entity: string; readonly operation: string; readonly input: unknown }
-  | { readonly type: 'timer'; readonly seq: number; readonly fireAt: Date };
+  | { readonly type: 'timer'; readonly seq: number; readonly fireAt: Date }
+  | { readonly type: 'externalEvent'; readonly seq: number; readonly name: string };
 
 export interface StepResult {
   readonly done: boolean;
@@ -44,6 +45,8 @@ export interface StepResult {
   readonly error?: string;
   /** Actions first scheduled by this step. */
   readonly scheduled: readonly ScheduledAction[];
+  /** How many waiting results this step took into the history. */
+  readonly consumed: number;
 }
 
 export class NonDeterminismError extends Error {
@@ -57,6 +60,7 @@ interface RawAction {
   fireAt?: string | Date;
   instanceId?: string;
   operation?: string;
+  externalEventName?: string;
 }
 
 interface RawState {
@@ -85,7 +89,25 @@ export function orchestratorExecutor(handler: OrchestrationHandler): Orchestrato
 const REPLAY_SCHEMA_V1 = 0;
 
 const describe = (a: ScheduledAction) =>
-  a.type === 'activity' ? `activity ${a.name}` : a.type === 'timer' ? 'timer' : `${a.type} ${a.entity}.${a.operation}`;
+  a.type === 'activity' ? `activity ${a.name}`
+  : a.type === 'timer' ? 'timer'
+  : a.type === 'externalEvent' ? `event ${a.name}`
+  : `${a.type} ${a.entity}.${a.operation}`;
+
+/** What survives a restart: the history so far, every action scheduled, and results not yet replayed. */
+export interface OrchestrationSnapshot {
+  readonly history: readonly HistoryEvent[];
+  readonly actions: readonly ScheduledAction[];
+  readonly inbox: readonly HistoryEvent[];
+}
+
+/** Dates come back from JSON as strings: history timestamps and timer deadlines are Dates again. */
+export function reviveEvent(event: HistoryEvent): HistoryEvent {
+  return { ...event, Timestamp: new Date(event.Timestamp) };
+}
+export function reviveAction(action: ScheduledAction): ScheduledAction {
+  return action.type === 'timer' ? { ...action, fireAt: new Date(action.fireAt) } : action;
+}
 
 export class OrchestrationInstance {
   readonly history: HistoryEvent[] = [];
@@ -101,16 +123,30 @@ export class OrchestrationInstance {
     readonly instanceId: string,
     readonly input: unknown,
     startedAt: Date,
+    snapshot?: OrchestrationSnapshot,
   ) {
+    if (snapshot) {
+      this.history.push(...snapshot.history.map(reviveEvent));
+      this.actions.push(...snapshot.actions.map(reviveAction));
+      this.inbox.push(...snapshot.inbox.map(reviveEvent));
+      return;
+    }
     this.history.push(this.event(EVENT.OrchestratorStarted, -1, startedAt));
     this.history.push(this.event(EVENT.ExecutionStarted, -1, startedAt, { Name: name, Input: JSON.stringify(input) }));
   }
 
+  snapshot(): OrchestrationSnapshot {
+    return { history: [...this.history], actions: [...this.actions], inbox: [...this.inbox] };
+  }
+
+  get pendingEvents(): number {
+    return this.inbox.length;
+  }
+
   /** Replays the history up to `now` and records what the orchestrator schedules next. */
   async step(now: Date): Promise<StepResult> {
-    const last = this.history[this.history.length - 1];
-    if (this.history.length > 2 || last?.EventType !== EVENT.ExecutionStarted) this.history.push(this.event(EVENT.OrchestratorStarted, -1, now));
-    this.history.push(...this.inbox.splice(0));
+    const consumed = this.inbox.length;
+    this.openEpisode(now, consumed);
     let state: RawState;
     try {
       state = (await this.run(
@@ -119,7 +155,7 @@ export class OrchestrationInstance {
       )) as RawState;
     } catch (error) {
       const failure = error as { message?: string; state?: RawState };
-      return { done: true, error: failure.state?.error ?? failure.message ?? String(error), scheduled: [] };
+      return { done: true, error: failure.state?.error ?? failure.message ?? String(error), scheduled: [], consumed };
     }
     const raw = state.actions.flat();
     const scheduled: ScheduledAction[] = [];
@@ -132,29 +168,89 @@ export class OrchestrationInstance {
         }
         return;
       }
-      this.actions.push(parsed);
       scheduled.push(parsed);
-      this.record(parsed, now);
     });
-    return { done: state.isDone, output: state.output, scheduled };
+    this.recordActions(scheduled, now);
+    return { done: state.isDone, output: state.output, scheduled, consumed };
+  }
+
+  /**
+   * Applies a step that was journaled before a restart: the same history as `step` produced, without
+   * running the orchestrator again (the next real step replays it all anyway).
+   */
+  replayStep(at: Date, consumed: number, scheduled: readonly ScheduledAction[]): void {
+    this.openEpisode(at, consumed);
+    this.recordActions(scheduled.map(reviveAction), at);
+  }
+
+  /** Actions whose result is neither in the history nor waiting in the inbox. */
+  outstanding(): ScheduledAction[] {
+    const answered = new Set<string>();
+    for (const e of [...this.history, ...this.inbox]) {
+      if (e.EventType === EVENT.TaskCompleted || e.EventType === EVENT.TaskFailed) answered.add(`task:${String(e.TaskScheduledId)}`);
+      if (e.EventType === EVENT.TimerFired) answered.add(`timer:${String(e.TimerId)}`);
+      if (e.EventType === EVENT.EventRaised) answered.add(`event:${String(e.Name)}`);
+    }
+    return this.actions.filter((a) =>
+      a.type === 'activity' ? !answered.has(`task:${a.seq}`)
+      : a.type === 'timer' ? !answered.has(`timer:${a.seq}`)
+      : a.type === 'entityCall' ? !answered.has(`event:${a.requestId}`)
+      : a.type === 'entitySignal');
+  }
+
+  deliver(event: HistoryEvent): void {
+    this.inbox.push(event);
+  }
+
+  activityCompleted(seq: number, result: unknown, at: Date): HistoryEvent {
+    return this.event(EVENT.TaskCompleted, -1, at, { TaskScheduledId: seq, Result: JSON.stringify(result ?? null) });
+  }
+
+  activityFailed(seq: number, message: string, at: Date): HistoryEvent {
+    return this.event(EVENT.TaskFailed, -1, at, { TaskScheduledId: seq, Reason: message, Details: message });
+  }
+
+  entityAnswered(action: Extract<ScheduledAction, { type: 'entityCall' }>, result: unknown, at: Date): HistoryEvent {
+    return this.event(EVENT.EventRaised, -1, at, { Name: action.requestId, Input: JSON.stringify({ result: JSON.stringify(result) }) });
+  }
+
+  eventRaised(name: string, data: unknown, at: Date): HistoryEvent {
+    return this.event(EVENT.EventRaised, -1, at, { Name: name, Input: JSON.stringify(data ?? null) });
+  }
+
+  timerFired(seq: number, at: Date): HistoryEvent {
+    const timer = this.actions[seq];
+    if (timer?.type !== 'timer') throw new RangeError(`action ${seq} is not a timer`);
+    return this.event(EVENT.TimerFired, -1, at, { TimerId: seq, FireAt: timer.fireAt.toISOString() });
   }
 
   completeActivity(seq: number, result: unknown, at: Date): void {
-    this.inbox.push(this.event(EVENT.TaskCompleted, -1, at, { TaskScheduledId: seq, Result: JSON.stringify(result ?? null) }));
+    this.deliver(this.activityCompleted(seq, result, at));
   }
 
   failActivity(seq: number, message: string, at: Date): void {
-    this.inbox.push(this.event(EVENT.TaskFailed, -1, at, { TaskScheduledId: seq, Reason: message, Details: message }));
+    this.deliver(this.activityFailed(seq, message, at));
   }
 
   answerEntityCall(action: Extract<ScheduledAction, { type: 'entityCall' }>, result: unknown, at: Date): void {
-    this.inbox.push(this.event(EVENT.EventRaised, -1, at, { Name: action.requestId, Input: JSON.stringify({ result: JSON.stringify(result) }) }));
+    this.deliver(this.entityAnswered(action, result, at));
   }
 
   fireTimer(seq: number, at: Date): void {
-    const timer = this.actions[seq];
-    if (timer?.type !== 'timer') throw new RangeError(`action ${seq} is not a timer`);
-    this.inbox.push(this.event(EVENT.TimerFired, -1, at, { TimerId: seq, FireAt: timer.fireAt.toISOString() }));
+    this.deliver(this.timerFired(seq, at));
+  }
+
+  private openEpisode(at: Date, consumed: number): void {
+    const last = this.history[this.history.length - 1];
+    if (this.history.length > 2 || last?.EventType !== EVENT.ExecutionStarted) this.history.push(this.event(EVENT.OrchestratorStarted, -1, at));
+    this.history.push(...this.inbox.splice(0, consumed));
+  }
+
+  private recordActions(scheduled: readonly ScheduledAction[], at: Date): void {
+    for (const action of scheduled) {
+      this.actions.push(action);
+      this.record(action, at);
+    }
   }
 
   private parse(action: RawAction, seq: number): ScheduledAction {
@@ -167,6 +263,8 @@ export class OrchestrationInstance {
         return { type: 'entityCall', seq, entity: action.instanceId ?? '', operation: action.operation ?? '', input: action.input, requestId: `${this.instanceId}:${seq}` };
       case ACTION.SignalEntity:
         return { type: 'entitySignal', seq, entity: action.instanceId ?? '', operation: action.operation ?? '', input: action.input };
+      case ACTION.WaitForExternalEvent:
+        return { type: 'externalEvent', seq, name: action.externalEventName ?? '' };
       default:
         throw new Error(`${this.name}: action type ${action.actionType} is not supported by the local runtime`);
     }
@@ -185,6 +283,9 @@ export class OrchestrationInstance {
         break;
       case 'entitySignal':
         this.history.push(this.event(EVENT.EventSent, action.seq, at, { Name: 'op', InstanceId: action.entity, Input: JSON.stringify({ op: action.operation, signal: true }) }));
+        break;
+      case 'externalEvent':
+        // Waiting for an event leaves nothing in the history; the event itself arrives as EventRaised.
         break;
     }
   }

@@ -36,7 +36,7 @@ describe('OrchestrationInstance', () => {
     const fired = new Date(T0.getTime() + 5_000);
     instance.fireTimer(1, fired);
     const s3 = await instance.step(fired);
-    expect(s3).toEqual({ done: true, output: { a: 42, at: fired.toISOString() }, scheduled: [] });
+    expect(s3).toEqual({ done: true, output: { a: 42, at: fired.toISOString() }, scheduled: [], consumed: 1 });
   });
 
   it('reports an orchestrator that throws as failed', async () => {

@@ -24,7 +24,7 @@ const binding = (fn: string, type: string) => Object.values(registry.get(fn)?.bi
 describe('the app as the Functions host sees it', () => {
   it('registers every function, each with one trigger', () => {
     expect([...registry.keys()].sort()).toEqual(
-      ['batchResults', 'batchStatus', 'callModel', 'dispatchJobs', 'health', 'notifyBatch', 'processFeedback', 'producer', 'response', 'runJob', 'saveResult', 'tokenGate'].sort(),
+      ['batchResults', 'batchStatus', 'callModel', 'dispatchJobs', 'health', 'notifyBatch', 'processFeedback', 'producer', 'ptuMonitor', 'response', 'runJob', 'saveResult', 'tokenGate'].sort(),
     );
   });
 
