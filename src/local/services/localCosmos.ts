@@ -88,7 +88,8 @@ export async function startLocalCosmos(databaseId: string, options: { journalPat
     journal = opened.journal;
   }
   let restoring = true;
-  const server = createHttpsServer();
+  // keepAlive: without it the server closes every connection, and each request pays a new TLS handshake.
+  const server = createHttpsServer({ keepAlive: true });
   const handlers = server.listeners('request') as ((req: unknown, res: unknown) => void)[];
   server.removeAllListeners('request');
   server.on('request', (req, res) => {
