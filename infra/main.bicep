@@ -323,6 +323,7 @@ module functionApp './app/functionApp.bicep' = {
     deploymentContainerName: 'app-package-${take(functionAppName, 32)}'
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     eventHubsFullyQualifiedNamespace: messaging.outputs.eventHubsFullyQualifiedNamespace
+    eventHubConsumerGroupName: messaging.outputs.consumerGroupName
     serviceBusFullyQualifiedNamespace: messaging.outputs.serviceBusFullyQualifiedNamespace
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabaseName: cosmos.outputs.databaseName
@@ -372,7 +373,7 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
 // Not AZURE_CLIENT_ID: locally the app must sign in as the developer, not as this identity.
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
-output AZURE_EVENTHUB_CONSUMER_GROUP string = messaging.outputs.consumerGroupName
+output EVENTHUB_CONSUMER_GROUP string = messaging.outputs.consumerGroupName
 
 output AZURE_OPENAI_ENDPOINT string = resolvedOpenAiEndpoint
 output AZURE_OPENAI_DEPLOYMENT string = openAiDeploymentName

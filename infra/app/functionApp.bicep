@@ -31,6 +31,9 @@ param deploymentContainerName string
 param applicationInsightsConnectionString string
 
 @description('Host names (<ns>.servicebus.windows.net) of the Event Hubs and Service Bus namespaces.')
+@description('Consumer group the dispatchJobs trigger reads the jobs hub with.')
+param eventHubConsumerGroupName string
+
 param eventHubsFullyQualifiedNamespace string
 param serviceBusFullyQualifiedNamespace string
 param cosmosEndpoint string
@@ -186,6 +189,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     ServiceBusConnection__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
     ServiceBusConnection__credential: 'managedidentity'
     ServiceBusConnection__clientId: identityClientId
+    // The dispatchJobs trigger's consumer group (%EVENTHUB_CONSUMER_GROUP% in its binding).
+    EVENTHUB_CONSUMER_GROUP: eventHubConsumerGroupName
 
     // -- The app's own SDK clients (Azure OpenAI, Cosmos DB): DefaultAzureCredential with this identity.
     AZURE_CLIENT_ID: identityClientId

@@ -35,7 +35,7 @@ export async function dispatchJobs(messages: unknown[], context: InvocationConte
 app.eventHub('dispatchJobs', {
   eventHubName: 'jobs',
   connection: 'EventHubConnection',
-  consumerGroup: '$Default',
+  consumerGroup: '%EVENTHUB_CONSUMER_GROUP%',
   cardinality: 'many',
   extraInputs: [df.input.durableClient()],
   handler: async (messages, context) => {

@@ -19,14 +19,16 @@ import { ActivityHandler, DurableEngine } from './durable/engine.js';
 import { OrchestratorExecutor } from './durable/orchestrationDriver.js';
 import { EntityExecutor } from './durableEntityExecutor.js';
 import { authorized, functionKeyFor } from './host/functionKeys.js';
-import { BindingMetadata, RegisteredFunction, installFunctionsCore } from './host/functionsCore.js';
+import { RegisteredFunction, installFunctionsCore } from './host/functionsCore.js';
 import { match, routesOf, toHttpRequest, writeResponse } from './host/httpHost.js';
+import { bindingValue, loadLocalSettings } from './host/localSettings.js';
 import { Output, invoke } from './host/invoke.js';
 import { parseSchedule } from './host/timerSchedule.js';
 import { LocalEventHubs } from './services/eventHubs.js';
 import { startLocalCosmos } from './services/localCosmos.js';
 import { LocalServiceBus } from './services/serviceBusQueues.js';
 import { Simulator, startSimulator } from './simulator/server.js';
+import { simulatorOptionsFor } from './simulatorOptions.js';
 
 export interface LocalRuntime {
   readonly url: string;
@@ -62,16 +64,6 @@ async function loadFunctions(dir: string): Promise<ReadonlyMap<string, Registere
   return registry;
 }
 
-/** Resolves `%NAME%` in binding properties from the app settings, as the host does. */
-function bindingValue(binding: BindingMetadata, property: string): string {
-  const raw = String(binding[property] ?? '');
-  return raw.replace(/%([A-Za-z0-9_]+)%/g, (_, name: string) => {
-    const value = process.env[name];
-    if (value === undefined || value === '') throw new Error(`binding ${binding.name}: ${property} refers to app setting ${name}, which is not set`);
-    return value;
-  });
-}
-
 async function localStore(settings: AppSettings, dataDir: string, closers: (() => Promise<void>)[]): Promise<JobStore> {
   if (settings.store.endpoint !== null) {
     return cosmosStoreFor(settings);
@@ -84,22 +76,17 @@ async function localStore(settings: AppSettings, dataDir: string, closers: (() =
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const log = options.log ?? ((line: string) => console.log(line));
   const closers: (() => Promise<void>)[] = [];
+  const fromFile = loadLocalSettings();
   const functions = await loadFunctions(options.functionsDir ?? join(__dirname, '..', 'functions'));
   const settings = loadSettings();
+  if (fromFile.length > 0) log(`settings from local.settings.json: ${fromFile.join(', ')}`);
   const dataDir = resolve(options.dataDir ?? (process.env.LOCAL_DATA_DIR || '.local-data'));
   const host = options.host ?? '127.0.0.1';
   const functionKey = functionKeyFor(host, dataDir, process.env.LOCAL_FUNCTION_KEY);
 
   const simulator =
     settings.openai.endpoint === null
-      ? await startSimulator({
-          mode: settings.gate.mode,
-          tokensPerMinute: settings.gate.tokensPerMinute,
-          requestsPerMinute: settings.gate.requestsPerMinute,
-          windowMs: settings.gate.windowMs,
-          model: settings.model,
-          latency: { baseMs: 40, perTokenMs: 0.2 },
-        })
+      ? await startSimulator(simulatorOptionsFor(settings))
       : null;
   if (simulator) closers.push(() => simulator.close());
   const store = await localStore(settings, dataDir, closers);

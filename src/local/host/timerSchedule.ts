@@ -16,10 +16,10 @@ const FIELDS = [
   { name: 'day-of-week', min: 0, max: 6 },
 ] as const;
 
-const NAMES: Record<string, number> = {
-  jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12,
-  sun: 0, mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6,
-};
+const MONTH_NAMES: Record<string, number> = { jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12 };
+const DAY_NAMES: Record<string, number> = { sun: 0, mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6 };
+/** Names only where they belong: `mon` is a day of week, never January. */
+const NAMES: Partial<Record<(typeof FIELDS)[number]['name'], Record<string, number>>> = { month: MONTH_NAMES, 'day-of-week': DAY_NAMES };
 
 export interface Schedule {
   /** The first occurrence strictly after `after`. */
@@ -29,18 +29,20 @@ export interface Schedule {
 function parseField(text: string, field: (typeof FIELDS)[number]): Set<number> {
   const values = new Set<number>();
   const value = (s: string) => {
-    const n = NAMES[s.toLowerCase()] ?? Number(s);
+    // Digits only: Number() would also take "", "0x1f", "1e1" and " 7 ".
+    const n = NAMES[field.name]?.[s.toLowerCase()] ?? (/^\d+$/.test(s) ? Number(s) : NaN);
     if (!Number.isInteger(n) || n < field.min || n > field.max) throw new ScheduleError(`${field.name} "${s}" is not in ${field.min}-${field.max}`);
     return n;
   };
   for (const part of text.split(',')) {
-    const [range = '', stepText] = part.split('/');
-    const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isInteger(step) || step < 1) throw new ScheduleError(`${field.name} step "${stepText}" must be a whole number above 0`);
+    const [range = '', stepText, extraStep] = part.split('/');
+    const step = stepText === undefined ? 1 : /^\d+$/.test(stepText) ? Number(stepText) : NaN;
+    if (extraStep !== undefined || !Number.isInteger(step) || step < 1) throw new ScheduleError(`${field.name} step "${stepText}" must be a whole number above 0`);
     let from: number = field.min;
     let to: number = field.max;
     if (range !== '*') {
-      const [a = '', b] = range.split('-');
+      const [a = '', b, extra] = range.split('-');
+      if (extra !== undefined) throw new ScheduleError(`${field.name} range "${range}" has more than two ends`);
       from = value(a);
       to = b === undefined ? (stepText === undefined ? from : field.max) : value(b);
     }
