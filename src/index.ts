@@ -1,3 +1,5 @@
 import { app } from '@azure/functions';
+import { startAzureMonitor } from './lib/telemetry/azureMonitor.js';
 
 app.setup({ enableHttpStream: false });
+startAzureMonitor();

@@ -29,6 +29,7 @@ import { startLocalCosmos } from './services/localCosmos.js';
 import { LocalServiceBus } from './services/serviceBusQueues.js';
 import { Simulator, startSimulator } from './simulator/server.js';
 import { simulatorOptionsFor } from './simulatorOptions.js';
+import { startLocalTelemetry } from './telemetry.js';
 
 export interface LocalRuntime {
   readonly url: string;
@@ -83,6 +84,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const dataDir = resolve(options.dataDir ?? (process.env.LOCAL_DATA_DIR || '.local-data'));
   const host = options.host ?? '127.0.0.1';
   const functionKey = functionKeyFor(host, dataDir, process.env.LOCAL_FUNCTION_KEY);
+  const telemetry = startLocalTelemetry(dataDir);
+  closers.push(async () => telemetry.stop());
 
   const simulator =
     settings.openai.endpoint === null
@@ -184,6 +187,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             simulator: simulator?.stats() ?? null,
             orchestrations: engine.counts(),
             recovered: engine.recovered,
+            metrics: await telemetry.snapshot(),
             eventHubs: Object.fromEntries(byTrigger('eventHubTrigger').map((f) => { const hub = bindingValue(f.trigger, 'eventHubName'); return [hub, eventHubs.describe(hub)]; })),
           },
         });
