@@ -7,6 +7,8 @@ import * as df from 'durable-functions';
 import { DispatchMessage } from '../lib/jobs/pipeline.js';
 import { mapWithConcurrency } from '../lib/mapWithConcurrency.js';
 import { services } from '../lib/services.js';
+import { correlated } from '../lib/telemetry/correlation.js';
+import { telemetry } from '../lib/telemetry/metrics.js';
 import { StartResult, startJobOnce } from './startJob.js';
 
 export type DispatchResult = StartResult | 'unknown_job';
@@ -17,15 +19,27 @@ export type DispatchResult = StartResult | 'unknown_job';
  */
 export const DISPATCH_CONCURRENCY = 16;
 
+/** How long the batch's events waited in the hub: the host gives their enqueued times. */
+function recordLag(context: InvocationContext): void {
+  const times = context.triggerMetadata?.enqueuedTimeUtcArray;
+  if (!Array.isArray(times)) return;
+  const now = Date.now();
+  for (const time of times) {
+    const at = Date.parse(String(time));
+    if (Number.isFinite(at)) telemetry.queueLag('jobs', now - at);
+  }
+}
+
 export async function dispatchJobs(messages: unknown[], context: InvocationContext): Promise<DispatchResult[]> {
   const { store, settings } = await services();
   const client = df.getClient(context);
+  recordLag(context);
   return mapWithConcurrency(messages, DISPATCH_CONCURRENCY, async (raw): Promise<DispatchResult> => {
     const message = raw as DispatchMessage;
     const job = typeof message?.jobId === 'string' ? await store.getJob(message.jobId) : undefined;
     if (!job) {
       // Nothing to run and nothing a retry would fix: log and move on rather than block the partition.
-      context.warn(`dispatchJobs: event for unknown job ${String(message?.jobId)} dropped`);
+      context.warn(correlated('dispatchJobs: event for an unknown job dropped', { requestId: String(message?.jobId) }));
       return 'unknown_job';
     }
     return startJobOnce(client, store, job, settings.retry);

@@ -10,10 +10,13 @@ import * as df from 'durable-functions';
 import { FeedbackFormError, feedbackJobId, feedbackRequest, parseFeedbackForm } from '../lib/jobs/feedback.js';
 import { newJobs } from '../lib/jobs/newJobs.js';
 import { services } from '../lib/services.js';
+import { telemetry } from '../lib/telemetry/metrics.js';
 import { StartResult, startJobOnce } from './startJob.js';
 
 export async function processFeedback(message: unknown, context: InvocationContext): Promise<StartResult> {
   const messageId = String(context.triggerMetadata?.messageId ?? context.invocationId);
+  const enqueuedAt = Date.parse(String(context.triggerMetadata?.enqueuedTimeUtc ?? ''));
+  if (Number.isFinite(enqueuedAt)) telemetry.queueLag('feedback-in', Date.now() - enqueuedAt);
   let form;
   try {
     form = parseFeedbackForm(message);

@@ -10,6 +10,7 @@ import * as df from 'durable-functions';
 import { GATE_OPERATIONS } from '../lib/gate/operations.js';
 import { ConditionLog, monitorReport, monitorSetup } from '../lib/monitor/index.js';
 import { ENTITY_NAMES } from './names.js';
+import { telemetry } from '../lib/telemetry/metrics.js';
 
 export interface PtuMonitorOutcome {
   readonly deployment: string;
@@ -39,6 +40,7 @@ export async function ptuMonitor(_timer: Timer, context: InvocationContext): Pro
       continue;
     }
     const report = monitorReport(reading);
+    telemetry.ptuUtilization(deployment, 'monitor', report.utilization);
     if (change) context.info(`ptuMonitor ${deployment}: reporting utilization${change.previous ? ` again (was ${change.previous})` : ''}`);
     context.debug(`ptuMonitor ${deployment}: utilization ${(report.utilization * 100).toFixed(1)}% at ${new Date(report.measuredAt).toISOString()}`);
     try {

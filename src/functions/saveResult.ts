@@ -9,6 +9,8 @@ import * as df from 'durable-functions';
 import { feedbackAnalysisMessage } from '../lib/jobs/feedback.js';
 import { SaveResultInput, SaveResultOutput } from '../lib/jobs/pipeline.js';
 import { services } from '../lib/services.js';
+import { correlated } from '../lib/telemetry/correlation.js';
+import { telemetry } from '../lib/telemetry/metrics.js';
 import { ACTIVITY_NAMES } from './names.js';
 
 /** Feedback analyses go out on this queue; the host sends them once the activity returns. */
@@ -22,15 +24,18 @@ export async function saveResult(input: SaveResultInput, context: InvocationCont
       ? await store.updateJob(input.jobId, { status: 'completed', attempts: input.attempts, result: input.result, ...(input.usage ? { usage: input.usage } : {}), at })
       : await store.updateJob(input.jobId, { status: 'failed', attempts: input.attempts, error: input.error, at });
   if (!saved) {
-    context.warn(`job ${input.jobId} is not in the store: result not saved`);
+    context.warn(correlated('saveResult: job is not in the store: result not saved', { requestId: input.jobId }));
     return { batchId: null, notify: false };
   }
+  telemetry.jobFinished(saved.deployment, saved.priority, input.status);
+  if (input.status === 'completed' && input.usage) telemetry.tokensUsed(saved.deployment, input.usage.total_tokens);
+  context.log(correlated(`saveResult: job ${input.status}`, { requestId: saved.id, batchId: saved.batchId }));
   if (saved.kind === 'feedback') context.extraOutputs.set(feedbackOut, feedbackAnalysisMessage(saved));
   const batch = await store.getBatch(saved.batchId);
   if (!batch || batch.completedAt) return { batchId: saved.batchId, notify: false };
   if ((await store.countUnfinished(batch.id)) > 0) return { batchId: batch.id, notify: false };
   const claimed = await store.claimBatchCompletion(batch.id, at);
-  if (claimed) context.log(`batch ${batch.id}: all ${batch.total} job(s) final`);
+  if (claimed) context.log(correlated(`saveResult: all ${batch.total} job(s) of the batch final`, { batchId: batch.id }));
   return { batchId: batch.id, notify: claimed && batch.webhook !== null };
 }
 
