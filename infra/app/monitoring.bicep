@@ -35,6 +35,22 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+// API version: Microsoft.Insights/workbooks 2023-06-01 (GA). The workbook's queries read the app's
+// OpenTelemetry metrics (customMetrics, names from src/lib/telemetry/metrics.ts; a test keeps them in step).
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  // A workbook's name must be a GUID: a stable one per component.
+  name: guid(applicationInsights.id, 'tokengate-workbook')
+  location: location
+  tags: tags
+  kind: 'shared'
+  properties: {
+    displayName: 'TokenGate'
+    category: 'workbook'
+    sourceId: applicationInsights.id
+    serializedData: loadTextContent('workbook.json')
+  }
+}
+
 output applicationInsightsName string = applicationInsights.name
 output applicationInsightsId string = applicationInsights.id
 output connectionString string = applicationInsights.properties.ConnectionString

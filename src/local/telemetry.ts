@@ -76,6 +76,8 @@ export function startLocalTelemetry(dataDir: string, intervalMs = 10_000): Local
   if (!shared) {
     const exporter = new FileExporter();
     const reader = new SnapshotReader(exporter);
+    // Replaces whatever an earlier module instance registered (vitest re-imports modules per file).
+    metrics.disable();
     metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
     shared = { exporter, reader };
   }

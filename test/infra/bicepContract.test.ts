@@ -41,6 +41,7 @@ const REFERENCE: Record<string, { version: string; note: string }> = {
   'Microsoft.Storage/storageAccounts/blobServices/containers': { version: '2023-05-01', note: 'GA' },
   'Microsoft.OperationalInsights/workspaces': { version: '2023-09-01', note: 'GA' },
   'Microsoft.Insights/components': { version: '2020-02-02', note: 'GA; DisableLocalAuth' },
+  'Microsoft.Insights/workbooks': { version: '2023-06-01', note: 'GA; kind shared, GUID name' },
   'Microsoft.ServiceBus/namespaces': { version: '2024-01-01', note: 'GA; disableLocalAuth, minimumTlsVersion' },
   'Microsoft.ServiceBus/namespaces/queues': { version: '2024-01-01', note: 'GA; maxDeliveryCount, deadLetteringOnMessageExpiration' },
   'Microsoft.EventHub/namespaces': { version: '2024-01-01', note: 'GA; disableLocalAuth' },
