@@ -69,12 +69,13 @@ export const runJob: OrchestrationHandler = function* (context: OrchestrationCon
       sendBy: decision.sendBy,
       attempt: attempts + 1,
     })) as AttemptOutcome;
+    // Fire and forget: the gate applies it in order with everyone else's operations. Every grant is
+    // settled, a missed one too, so its in-flight lease is released.
+    context.df.signalEntity(gate, GATE_OPERATIONS.settle, settleReportFor(input.charge, decision.startAt, outcome));
     if (outcome.kind === 'missed') {
       if (++deferrals > MAX_DEFERRALS) return yield* finish(deferredTooOften());
     } else {
       attempts += 1;
-      // Fire and forget: the gate applies it in order with everyone else's operations.
-      context.df.signalEntity(gate, GATE_OPERATIONS.settle, settleReportFor(input.charge, outcome));
     }
     const step = nextStep(outcome, attempts, input.policy, replaySafeRandom(context, `backoff-${attempts}-${deferrals}`));
     if (step.kind === 'complete' && outcome.kind === 'completed') {

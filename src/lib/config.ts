@@ -2,7 +2,7 @@
  * Every setting the app reads, parsed and validated once. A bad value fails fast with an error that
  * names the setting, so a misconfigured deployment never starts counting with nonsense limits.
  */
-import { GateConfig, GATE_MODES, GateMode, gateConfigFrom } from './gate/config.js';
+import { DEFAULT_LEASE_MS, GateConfig, GATE_MODES, GateMode, gateConfigFrom } from './gate/config.js';
 import { RetryPolicy } from './jobs/retryPolicy.js';
 import { DEFAULT_SUBMISSION_LIMITS, SubmissionLimits } from './jobs/submission.js';
 
@@ -136,6 +136,10 @@ export function loadSettings(env: Env = process.env): AppSettings {
   const startToleranceMs = read.number('GATE_START_TOLERANCE_MS', 1000, nonNegativeInteger, 'a whole number of milliseconds, 0 or more')!;
   const ptuMaxUtilization = read.number('PTU_MAX_UTILIZATION', 0.7, fraction, 'a fraction in (0, 1]')!;
   const interactiveReserve = read.number('GATE_INTERACTIVE_RESERVE', 0.2, reserveFraction, 'a fraction in [0, 1)')!;
+  // Empty: derived from the quota (gate/config.ts says how); 0 switches the limit or the pacing off.
+  const maxInFlight = read.number('GATE_MAX_IN_FLIGHT', undefined, nonNegativeInteger, 'a whole number, 0 or more (0: no limit)');
+  const minIntervalMs = read.number('GATE_MIN_INTERVAL_MS', undefined, nonNegativeInteger, 'a whole number of milliseconds, 0 or more (0: no pacing)');
+  const leaseSeconds = read.number('GATE_LEASE_SECONDS', undefined, secondsOfAtLeast(1), 'a number of seconds of at least 0.001');
   const defaultMaxTokens = read.number('GATE_DEFAULT_MAX_TOKENS', 1024, positiveInteger, 'a whole number above 0')!;
   const modelEndpoint = read.url('AZURE_OPENAI_ENDPOINT');
   const apiVersion = read.string('AZURE_OPENAI_API_VERSION', '2024-10-21');
@@ -168,6 +172,16 @@ export function loadSettings(env: Env = process.env): AppSettings {
   if (monitorResourceId !== null && metricsEndpoint === null) {
     read.problems.push('AZURE_MONITOR_METRICS_ENDPOINT must be set when AZURE_OPENAI_RESOURCE_ID is: https://<region>.metrics.monitor.azure.com');
   }
+  if (minIntervalMs !== undefined && minIntervalMs > Math.round(windowSeconds * 1000)) {
+    read.problems.push(`GATE_MIN_INTERVAL_MS must be at most the window, GATE_WINDOW_SECONDS (got "${minIntervalMs}")`);
+  }
+  // A lease that lapses while its call may still run would let the in-flight count undercount.
+  const leaseMs = leaseSeconds === undefined ? undefined : Math.round(leaseSeconds * 1000);
+  if ((leaseMs ?? DEFAULT_LEASE_MS) <= Math.round(modelTimeoutSeconds * 1000) + startToleranceMs) {
+    read.problems.push(
+      `GATE_LEASE_SECONDS (${(leaseMs ?? DEFAULT_LEASE_MS) / 1000} s) must be longer than MODEL_TIMEOUT_SECONDS plus GATE_START_TOLERANCE_MS, or a slot is released while its call still runs`,
+    );
+  }
   if (read.problems.length > 0) throw new SettingsError(read.problems);
 
   return {
@@ -191,6 +205,10 @@ export function loadSettings(env: Env = process.env): AppSettings {
       ptuMaxUtilization,
       interactiveReserve,
       startToleranceMs,
+      // Only when set, so an unset one keeps following the quota (also through the entity's `configure`).
+      ...(maxInFlight !== undefined ? { maxInFlight } : {}),
+      ...(minIntervalMs !== undefined ? { minIntervalMs } : {}),
+      ...(leaseMs !== undefined ? { leaseMs } : {}),
     }),
   };
 }

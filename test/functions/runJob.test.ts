@@ -100,7 +100,8 @@ describe('runJob orchestration', () => {
     expect(t.output).toEqual({ jobId: 'job-1', status: 'completed', attempts: 1 });
     expect(t.timers).toEqual([5_000]);
     expect(t.calls).toEqual([{ jobId: 'job-1', sendBy: T0.getTime() + 6_000, attempt: 1 }]);
-    expect(t.signals).toEqual([{ operation: 'settle', input: { charged: 1_200, usedTokens: 120 } }]);
+    // The settle names the slot it was granted, which releases the slot's in-flight lease.
+    expect(t.signals).toEqual([{ operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 5_000, usedTokens: 120 } }]);
     expect(t.saved).toEqual([{ jobId: 'job-1', status: 'completed', attempts: 1, result: completion, usage }]);
   });
 
@@ -122,7 +123,7 @@ describe('runJob orchestration', () => {
     expect(t.output).toMatchObject({ status: 'completed', attempts: 2 });
     expect(t.acquires).toBe(2);
     expect(t.timers).toEqual([7_000]);
-    expect(t.signals[0]).toEqual({ operation: 'settle', input: { charged: 1_200, throttled: { kind: 'rate_limit', retryAfterMs: 7_000 } } });
+    expect(t.signals[0]).toEqual({ operation: 'settle', input: { charged: 1_200, startAt: T0.getTime(), throttled: { kind: 'rate_limit', retryAfterMs: 7_000 } } });
   });
 
   it('backs off with jitter on transient errors and gives up after the attempt limit with the upstream reason', async () => {
@@ -157,18 +158,32 @@ describe('runJob orchestration', () => {
     expect(t.output).toMatchObject({ status: 'completed', attempts: 1 });
   });
 
+  it('waits for a free in-flight slot when the gate says so, then goes back through the gate', async () => {
+    let asks = 0;
+    const t = await drive({
+      acquire: (now) => (asks++ === 0 ? { kind: 'retry', retryAt: now + 4_000, reason: 'in_flight' } : granted(now)),
+      callModel: () => completed,
+    });
+    expect(t.timers).toEqual([4_000]);
+    expect(t.acquires).toBe(2);
+    expect(t.signals).toEqual([{ operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 4_000, usedTokens: 120 } }]);
+  });
+
   it('fails a request larger than the whole quota without calling the model', async () => {
     const t = await drive({ acquire: () => ({ kind: 'rejected', reason: 'too_large', limit: 1_000 }), callModel: () => completed });
     expect(t.calls).toHaveLength(0);
     expect(t.saved[0]).toMatchObject({ status: 'failed', error: { code: 'too_large', status: null } });
   });
 
-  it('asks for a new slot when the worker woke too late to send, without counting an attempt or settling', async () => {
+  it('asks for a new slot when the worker woke too late to send, without counting an attempt; the missed slot only gives its lease back', async () => {
     let call = 0;
-    const t = await drive({ acquire: (now) => granted(now), callModel: () => (call++ === 0 ? { kind: 'missed' } : completed) });
+    const t = await drive({ acquire: (now) => granted(now, call === 0 ? 3_000 : 0), callModel: () => (call++ === 0 ? { kind: 'missed' } : completed) });
     expect(t.acquires).toBe(2);
     expect(t.output).toMatchObject({ status: 'completed', attempts: 1 });
-    expect(t.signals).toHaveLength(1);
+    expect(t.signals).toEqual([
+      { operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 3_000 } },
+      { operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 3_000, usedTokens: 120 } },
+    ]);
   });
 
   it('gives up when the worker keeps missing its slots', async () => {

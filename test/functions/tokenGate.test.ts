@@ -16,6 +16,10 @@ vi.hoisted(() => {
   process.env.GATE_INTERACTIVE_RESERVE = '0.2';
   // Exact slot times below; the tolerance has its own gate tests.
   process.env.GATE_START_TOLERANCE_MS = '0';
+  // The quota's exact slots; pacing has its own tests (a configure turns it on there).
+  process.env.GATE_MIN_INTERVAL_MS = '0';
+  delete process.env.GATE_MAX_IN_FLIGHT;
+  delete process.env.GATE_LEASE_SECONDS;
   delete process.env.GATE_RPM_PER_1000_TPM;
   delete process.env.PTU_MAX_UTILIZATION;
 });
@@ -233,7 +237,7 @@ describe('tokenGate entity: state between invocations', () => {
     const run = await invoke(T, undefined, [acquireOp(100)]);
     const state = parseState(run.state);
     expect(state.config).toMatchObject({ mode: 'standard', tokensPerMinute: 10_000, requestsPerMinute: 60, windowMs: 60_000, horizonMs: 120_000 });
-    expect(state.gate.v).toBe(1);
+    expect(state.gate.v).toBe(2);
     expect(state.gate.clock).toBe(T);
   });
 
@@ -381,5 +385,59 @@ describe('tokenGate entity: persisted state', () => {
     expect(small.gate.tokens).toEqual([]);
     expect(small.gate.requests).toEqual([]);
     expect((idle.state ?? '').length).toBeLessThan(600);
+  });
+});
+
+describe('tokenGate entity: in-flight leases and pacing', () => {
+  it('settle names its slot and releases its lease; status shows what is in flight; configure sets both limits', async () => {
+    const run = await invoke(T, undefined, [
+      op('configure', { maxInFlight: 2, minIntervalMs: 500 }),
+      acquireOp(100),
+      acquireOp(100),
+      acquireOp(100),
+      op('status'),
+    ]);
+    expect(okValue<{ maxInFlight: number; minIntervalMs: number }>(run.results[0])).toMatchObject({ maxInFlight: 2, minIntervalMs: 500 });
+    // Paced half a second apart; the third finds both leases held.
+    expect(granted(run.results[1]).startAt).toBe(T);
+    expect(granted(run.results[2]).startAt).toBe(T + 500);
+    const refused = okValue<AcquireDecision>(run.results[3]);
+    expect(refused).toMatchObject({ kind: 'retry', reason: 'in_flight' });
+    expect(okValue<GateStatus>(run.results[4])).toMatchObject({ inFlight: 2, maxInFlight: 2, minIntervalMs: 500, leaseMs: 300_000 });
+
+    const settled = await invoke(T + 1000, run.state, [op('settle', { charged: 100, usedTokens: 40, startAt: T }), op('status'), acquireOp(100)]);
+    expect(okValue<GateStatus>(settled.results[1]).inFlight).toBe(1);
+    expect(granted(settled.results[2]).startAt).toBe(T + 1000);
+  });
+
+  it("releases a dead worker's lease after the lease timeout", async () => {
+    const run = await invoke(T, undefined, [op('configure', { maxInFlight: 1, leaseMs: 20_000 }), acquireOp(100), acquireOp(100)]);
+    expect(okValue<AcquireDecision>(run.results[2])).toMatchObject({ kind: 'retry', reason: 'in_flight' });
+    // Nobody settles. The lease lapses 20 s after its start's bucket ends.
+    const later = await invoke(T + BUCKET_MS + 20_000, run.state, [acquireOp(100)]);
+    expect(granted(later.results[0]).startAt).toBe(T + BUCKET_MS + 20_000);
+  });
+
+  it('configure with null returns a limit to its derived default, and rejects a bad one', async () => {
+    const run = await invoke(T, undefined, [op('configure', { maxInFlight: 1 }), op('configure', { maxInFlight: null }), op('status'), op('configure', { minIntervalMs: -1 })]);
+    // 60 RPM with a 60 s window and a 120 s horizon: 60 x 3.
+    expect(okValue<GateStatus>(run.results[2]).maxInFlight).toBe(180);
+    expect(errorCode(run.results[3])).toBe('invalid_config');
+  });
+
+  it('takes over a state stored before leases existed', async () => {
+    const first = await invoke(T, undefined, [acquireOp(3000)]);
+    const stored = parseState(first.state);
+    const { leases: _leases, starts: _starts, inFlightRetryUntil: _until, ...gate } = stored.gate;
+    const v1 = JSON.stringify({ config: stored.config, gate: { ...gate, v: 1 } });
+    const run = await invoke(T + 10, v1, [op('status'), acquireOp(100)]);
+    expect(okValue<GateStatus>(run.results[0])).toMatchObject({ windowTokens: 3000, inFlight: 0 });
+    expect(granted(run.results[1]).startAt).toBe(T + 10);
+    expect(parseState(run.state).gate.v).toBe(2);
+  });
+
+  it('rejects a settle whose startAt is not a time', async () => {
+    const run = await invoke(T, undefined, [op('settle', { charged: 1, startAt: 'soon' })]);
+    expect(errorCode(run.results[0])).toBe('invalid_input');
   });
 });

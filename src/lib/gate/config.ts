@@ -23,6 +23,15 @@ export interface GateConfigInput {
    * a caller later than this must ask for a new slot instead of sending.
    */
   readonly startToleranceMs: number;
+  /**
+   * Most grants holding a lease at once (granted, not yet settled, lease not expired); 0: no limit.
+   * Unset: derived from the quota, see `inFlightLimit`.
+   */
+  readonly maxInFlight?: number | undefined;
+  /** Least time between any two granted starts, whole ms; 0: no pacing. Unset: derived, see `minIntervalOf`. */
+  readonly minIntervalMs?: number | undefined;
+  /** How long after its start a grant that was never settled (its worker died) holds its lease. Unset: `DEFAULT_LEASE_MS`. */
+  readonly leaseMs?: number | undefined;
 }
 
 export interface GateConfig extends GateConfigInput {
@@ -32,6 +41,14 @@ export interface GateConfig extends GateConfigInput {
 
 /** Resolution of the schedule: finer buckets waste less quota (one bucket per window is held back) but cost state. */
 export const DEFAULT_BUCKETS_PER_WINDOW = 240;
+
+/**
+ * A call's longest legitimate time between its start and its settle: the model timeout (120 s by
+ * default) plus the start tolerance and the durable queues' latency, with room to spare. A lease
+ * released too early only lets the in-flight count undercount; one held too long only delays a dead
+ * worker's slot.
+ */
+export const DEFAULT_LEASE_MS = 300_000;
 
 export class GateConfigError extends Error {
   override readonly name = 'GateConfigError';
@@ -70,6 +87,13 @@ export function gateConfigProblems(input: Partial<Record<keyof GateConfigInput, 
   if (!isNumber(input.startToleranceMs) || !Number.isInteger(input.startToleranceMs) || input.startToleranceMs < 0) {
     problems.push('startToleranceMs must be a whole number, 0 or more');
   }
+  const unsetOr = (value: unknown, check: (n: number) => boolean) => value === undefined || (isNumber(value) && check(value));
+  if (!unsetOr(input.maxInFlight, (n) => Number.isInteger(n) && n >= 0)) problems.push('maxInFlight must be a whole number, 0 or more (0: no limit)');
+  // Beyond a window the pace would undercut the quota itself; whole milliseconds keep start times whole.
+  if (!unsetOr(input.minIntervalMs, (n) => Number.isInteger(n) && n >= 0 && (!isNumber(input.windowMs) || n <= input.windowMs))) {
+    problems.push('minIntervalMs must be a whole number of milliseconds from 0 to windowMs (0: no pacing)');
+  }
+  if (!unsetOr(input.leaseMs, (n) => Number.isInteger(n) && n > 0)) problems.push('leaseMs must be a whole number above 0');
   return problems;
 }
 
@@ -86,4 +110,34 @@ export function requestsPerTokenWindow(config: GateConfig): number {
 /** Extra buckets every charge is held for, covering the start tolerance. */
 export function toleranceBuckets(config: GateConfig): number {
   return Math.ceil((config.startToleranceMs * config.bucketsPerWindow) / config.windowMs);
+}
+
+/**
+ * Derived pacing (standard deployments): the request window's RPM/6 spread evenly over it, one start
+ * every W/RPM (334 ms at 180 RPM, 6 ms at 10,000), rounded up to whole milliseconds. Azure throttles
+ * bursts inside a second even when the 10 s window has room; a pace no faster than the quota's own
+ * average rate never costs throughput, only the burst. Provisioned deployments have no request
+ * window, and their reserved starts sit on bucket boundaries (see gate.ts), so pacing there is off
+ * unless configured.
+ */
+export function minIntervalOf(config: GateConfig): number {
+  if (config.minIntervalMs !== undefined) return config.minIntervalMs;
+  return config.mode === 'standard' ? Math.ceil(config.windowMs / requestsPerTokenWindow(config)) : 0;
+}
+
+/**
+ * Most leases held at once; Infinity when unlimited. Derived: every request the quota can start
+ * over the horizon plus one window more, RPM x (W + horizon) / W (540 at 180 RPM and the default
+ * 120 s horizon). A lease is held from grant, so reservations count: this default never cuts into the
+ * horizon's reservations at the full request rate (refusing them would cost entity operations, the
+ * scarce resource) and binds only when calls stay unsettled for more than a window: a slow or hung
+ * deployment, or dead workers. Then admission backs off instead of piling calls on.
+ */
+export function inFlightLimit(config: GateConfig): number {
+  const configured = config.maxInFlight ?? Math.ceil((requestsPerTokenWindow(config) * (config.windowMs + config.horizonMs)) / config.windowMs);
+  return configured === 0 ? Number.POSITIVE_INFINITY : configured;
+}
+
+export function leaseMsOf(config: GateConfig): number {
+  return config.leaseMs ?? DEFAULT_LEASE_MS;
 }

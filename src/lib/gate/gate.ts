@@ -6,15 +6,20 @@
  * counts them (see schedule.ts for the bucket geometry). Provisioned deployments: the leaky bucket of
  * provisioned.ts, held at or below the utilization threshold. Either way acquire answers with a start
  * time: the earliest moment the call may be sent, so a waiting job sleeps once on a durable timer.
+ * On top of the quota, every grant holds an in-flight lease until it settles (leases.ts), and no two
+ * starts are granted closer than the pacing interval (pacing.ts): the start handed out is the earliest
+ * that satisfies the windows, the pace and the in-flight limit together.
  */
 import { AdaptiveState, FULL_QUOTA, factorAt, recordQuota429 } from './adaptive.js';
-import { GateConfig, requestsPerRequestWindow, requestsPerTokenWindow, toleranceBuckets } from './config.js';
+import { GateConfig, inFlightLimit, leaseMsOf, minIntervalOf, requestsPerRequestWindow, requestsPerTokenWindow, toleranceBuckets } from './config.js';
+import { LeaseCounts, MutableLeases, NO_LEASES, earliestLeaseExpiry, liveLeases, pruneLeases, rebucketLeases, releaseLease, takeLease } from './leases.js';
+import { MutablePace, NO_STARTS, PaceRecord, latestStart, pacedFrom, prunePace, recordStart } from './pacing.js';
 import { capacity, drained, drainsTo } from './provisioned.js';
 import { addAt, at, bucketOf, bucketStart, fitsEveryRun, trimEnd } from './schedule.js';
 import { AcquireDecision, AcquireRequest, GateStatus, Priority, SettleReport, UtilizationReport } from './types.js';
 
 export interface GateState {
-  readonly v: 1;
+  readonly v: 2;
   /** Latest time seen; the gate never lets time run backwards (entity hosts' clocks may differ slightly). */
   readonly clock: number;
   /** Bucket index of `tokens[0]` and `requests[0]`. */
@@ -32,7 +37,16 @@ export interface GateState {
   /** Next time handed to work that did not fit inside the horizon; spaces such work at the quota's pace. */
   readonly deferredUntil: number;
   readonly adaptive: AdaptiveState;
+  /** In-flight leases per start bucket. */
+  readonly leases: LeaseCounts;
+  /** Recent and reserved starts, for pacing. */
+  readonly starts: PaceRecord;
+  /** Next time handed to work refused for the in-flight limit; spaces such work like `deferredUntil`. */
+  readonly inFlightRetryUntil: number;
 }
+
+/** The state as version 1 stored it, before leases and pacing. */
+export type GateStateV1 = Omit<GateState, 'v' | 'leases' | 'starts' | 'inFlightRetryUntil'> & { readonly v: 1 };
 
 export interface Step<T> {
   readonly state: GateState;
@@ -41,7 +55,7 @@ export interface Step<T> {
 
 export function initialGateState(now: number, config: GateConfig): GateState {
   return {
-    v: 1,
+    v: 2,
     clock: now,
     base: config.mode === 'standard' ? bucketOf(now, config) - config.bucketsPerWindow - toleranceBuckets(config) : bucketOf(now, config) + 1,
     tokens: [],
@@ -52,7 +66,16 @@ export function initialGateState(now: number, config: GateConfig): GateState {
     interactiveSeenAt: null,
     deferredUntil: 0,
     adaptive: FULL_QUOTA,
+    leases: NO_LEASES,
+    starts: NO_STARTS,
+    inFlightRetryUntil: 0,
   };
+}
+
+/** A stored state of any version as the current one: a version 1 state holds no leases and no starts. */
+export function upgradeGateState(stored: GateState | GateStateV1): GateState {
+  if (stored.v === 2) return stored;
+  return { ...stored, v: 2, leases: NO_LEASES, starts: NO_STARTS, inFlightRetryUntil: 0 };
 }
 
 interface Draft {
@@ -66,12 +89,15 @@ interface Draft {
   interactiveSeenAt: number | null;
   deferredUntil: number;
   adaptive: AdaptiveState;
+  leases: MutableLeases;
+  starts: MutablePace;
+  inFlightRetryUntil: number;
 }
 
 const freeze = (draft: Draft): GateState => {
   trimEnd(draft.tokens);
   trimEnd(draft.requests);
-  return { v: 1, ...draft };
+  return { v: 2, ...draft };
 };
 
 /** Brings the state to `now`: drops buckets no window can reach any more, folds started reservations into the level. */
@@ -88,7 +114,12 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
     interactiveSeenAt: state.interactiveSeenAt,
     deferredUntil: state.deferredUntil,
     adaptive: state.adaptive,
+    leases: { base: state.leases.base, counts: [...state.leases.counts] },
+    starts: { base: state.starts.base, first: [...state.starts.first], last: [...state.starts.last] },
+    inFlightRetryUntil: state.inFlightRetryUntil,
   };
+  pruneLeases(draft.leases, now, config);
+  prunePace(draft.starts, now, minIntervalOf(config), config);
   if (config.mode === 'standard') {
     const oldest = bucketOf(now, config) - config.bucketsPerWindow - toleranceBuckets(config);
     if (oldest > draft.base) {
@@ -144,25 +175,46 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
   const scale = factorAt(draft.adaptive, draft.clock, config) * shareOf(request.priority, interactivePresent(draft, config), config);
   const earliest = Math.max(draft.clock, draft.pausedUntil);
   const latest = draft.clock + config.horizonMs;
+  if (earliest > latest) {
+    return { state: freeze(draft), result: { kind: 'retry', retryAt: draft.pausedUntil, reason: 'paused' } };
+  }
+  if (liveLeases(draft.leases) >= inFlightCap(request.priority, interactivePresent(draft, config), config)) {
+    // Slots come back as calls settle, at the latest when the earliest lease lapses. Returning work is
+    // spaced at the pace the quota could start it, so the waiting jobs do not all ask at once.
+    const pace = quotaPaceMs(request.tokens, full * scale, config);
+    const next = Math.max(draft.clock + pace, draft.inFlightRetryUntil);
+    draft.inFlightRetryUntil = next + pace;
+    const retryAt = Math.min(next, earliestLeaseExpiry(draft.leases, config) ?? next);
+    return { state: freeze(draft), result: { kind: 'retry', retryAt: Math.ceil(retryAt), reason: 'in_flight' } };
+  }
   const startAt =
-    earliest > latest
-      ? undefined
-      : config.mode === 'standard'
-        ? reserveStandard(draft, request.tokens, scale, earliest, latest, config)
-        : reserveProvisioned(draft, request.tokens, scale, earliest, latest, config);
+    config.mode === 'standard'
+      ? reserveStandard(draft, request.tokens, scale, earliest, latest, config)
+      : reserveProvisioned(draft, request.tokens, scale, earliest, latest, config);
   if (startAt !== undefined) {
+    takeLease(draft.leases, startAt, config);
+    if (minIntervalOf(config) > 0) recordStart(draft.starts, startAt, config);
     return {
       state: freeze(draft),
       result: { kind: 'granted', startAt, waitMs: startAt - draft.clock, sendBy: startAt + config.startToleranceMs },
     };
   }
-  if (earliest > latest) {
-    return { state: freeze(draft), result: { kind: 'retry', retryAt: draft.pausedUntil, reason: 'paused' } };
-  }
   // Returning work is spaced at the pace the quota drains it, so each job asks again about once.
   const retryAt = Math.max(draft.deferredUntil, draft.clock + config.horizonMs / 2);
   draft.deferredUntil = retryAt + (request.tokens * config.windowMs) / (full * scale);
   return { state: freeze(draft), result: { kind: 'retry', retryAt: Math.ceil(retryAt), reason: 'beyond_horizon' } };
+}
+
+/** In-flight leases a priority may hold: batch leaves the interactive reserve free, as it does with the quota. */
+export function inFlightCap(priority: Priority, present: boolean, config: GateConfig): number {
+  const limit = inFlightLimit(config);
+  return effectiveCap(limit, Math.floor(limit * shareOf(priority, present, config)), 1);
+}
+
+/** Time the quota needs to start one more call of `tokens`: the slowest of the pace, the request rate and the token rate. */
+function quotaPaceMs(tokens: number, tokensPerWindow: number, config: GateConfig): number {
+  const requestPace = config.mode === 'standard' ? config.windowMs / requestsPerTokenWindow(config) : 0;
+  return Math.max(minIntervalOf(config), requestPace, (tokens * config.windowMs) / tokensPerWindow, 1);
 }
 
 function reserveStandard(draft: Draft, tokens: number, scale: number, earliest: number, latest: number, config: GateConfig): number | undefined {
@@ -178,11 +230,26 @@ function reserveStandard(draft: Draft, tokens: number, scale: number, earliest: 
     fitsEveryRun(draft.requests, draft.base, requestSpan, from, until, 1, cap(requestsPerRequestWindow(config), 1)),
     fitsEveryRun(draft.requests, draft.base, windowSpan, from, until, 1, cap(requestsPerTokenWindow(config), 1)),
   ];
-  for (let k = from; k <= until; k++) {
-    if (!constraints.every((fits) => fits[k - from])) continue;
+  const interval = minIntervalOf(config);
+  // Times before `cursor` are known to be too close to a granted start.
+  let cursor = earliest;
+  for (let k = from; k <= until; ) {
+    if (!constraints.every((fits) => fits[k - from])) {
+      k++;
+      continue;
+    }
+    const t = pacedFrom(draft.starts, Math.max(cursor, k === from ? earliest : bucketStart(k, config)), interval, latest, config);
+    if (t > latest) return undefined;
+    const bucket = bucketOf(t, config);
+    if (bucket !== k) {
+      // Every time from this bucket's start to t is too close to some start: try t's own bucket.
+      cursor = t;
+      k = Math.max(bucket, k + 1);
+      continue;
+    }
     addAt(draft.tokens, draft.base, k, tokens);
     addAt(draft.requests, draft.base, k, 1);
-    return k === from ? earliest : bucketStart(k, config);
+    return t;
   }
   return undefined;
 }
@@ -217,7 +284,11 @@ function reserveProvisioned(draft: Draft, tokens: number, scale: number, earlies
   const fitsFrom = (i: number, levelThere: number, wastedThere: number) =>
     levelThere + tokens <= cap && highest[i]! <= cap && highestUnwasted[i]! + wastedThere + tokens <= cap;
 
-  if (earliest === draft.clock && fitsFrom(0, draft.level, 0)) {
+  // Reserved charges sit on bucket boundaries in this model, so a reserved start is one too: pacing
+  // may only pass over boundaries, not move a start between them.
+  const interval = minIntervalOf(config);
+  const clear = (t: number) => pacedFrom(draft.starts, t, interval, t, config) === t;
+  if (earliest === draft.clock && fitsFrom(0, draft.level, 0) && clear(draft.clock)) {
     draft.level += tokens;
     return draft.clock;
   }
@@ -225,7 +296,7 @@ function reserveProvisioned(draft: Draft, tokens: number, scale: number, earlies
     const start = bucketStart(draft.base + i, config);
     if (start > latest) return undefined;
     // At boundary i the level already includes that boundary's reservations.
-    if (start >= earliest && fitsFrom(i, levels[i]!, wasted[i]!)) {
+    if (start >= earliest && fitsFrom(i, levels[i]!, wasted[i]!) && clear(start)) {
       addAt(draft.tokens, draft.base, draft.base + i, tokens);
       return start;
     }
@@ -237,7 +308,10 @@ function reserveProvisioned(draft: Draft, tokens: number, scale: number, earlies
   let k = Math.max(draft.base + levels.length, bucketAtOrAfter(roomAt, config));
   // Epoch milliseconds carry about 1e-4 ms of precision: confirm the level at the chosen start itself,
   // in whole-millisecond arithmetic, and take the next boundary if rounding picked one a hair early.
-  while (drained(lastLevel, lastStart, bucketStart(k, config), config) + tokens > cap) k += 1;
+  while (drained(lastLevel, lastStart, bucketStart(k, config), config) + tokens > cap || !clear(bucketStart(k, config))) {
+    if (bucketStart(k, config) > latest) return undefined;
+    k += 1;
+  }
   const start = bucketStart(k, config);
   if (start > latest) return undefined;
   addAt(draft.tokens, draft.base, k, tokens);
@@ -246,6 +320,7 @@ function reserveProvisioned(draft: Draft, tokens: number, scale: number, earlies
 
 export function settle(state: GateState, now: number, report: SettleReport, config: GateConfig): GateState {
   const draft = advance(state, now, config);
+  releaseLease(draft.leases, report.startAt, draft.clock, config);
   if (config.mode === 'provisioned') {
     // Azure reconciles the estimate with real usage when the call ends; so do we.
     if (report.usedTokens !== undefined) draft.level = Math.max(0, draft.level + report.usedTokens - report.charged);
@@ -295,11 +370,15 @@ export function reconfigure(state: GateState, now: number, previous: GateConfig,
   const settledAt =
     previous.mode === 'standard' ? lastBusy + previous.windowMs : drainsTo(draft.level, 0, lastBusy, previous);
   const fresh = initialGateState(draft.clock, next);
+  // Starts granted under the old geometry are not carried over; admission waits until the last is a pace away.
+  const lastStart = latestStart(draft.starts, previous);
+  const pacedAt = lastStart === undefined ? 0 : lastStart + minIntervalOf(next);
   return {
     ...fresh,
-    pausedUntil: Math.max(draft.pausedUntil, Math.ceil(settledAt)),
+    pausedUntil: Math.max(draft.pausedUntil, Math.ceil(settledAt), Math.ceil(pacedAt)),
     adaptive: draft.adaptive,
     interactiveSeenAt: draft.interactiveSeenAt,
+    leases: rebucketLeases(draft.leases, previous, next),
   };
 }
 
@@ -327,6 +406,10 @@ export function status(state: GateState, now: number, config: GateConfig): GateS
     utilization: config.mode === 'provisioned' ? draft.level / capacity(config) : null,
     pausedUntil: draft.pausedUntil > draft.clock ? draft.pausedUntil : null,
     interactivePresent: interactivePresent(draft, config),
+    inFlight: liveLeases(draft.leases),
+    maxInFlight: Number.isFinite(inFlightLimit(config)) ? inFlightLimit(config) : null,
+    minIntervalMs: minIntervalOf(config),
+    leaseMs: leaseMsOf(config),
   };
 }
 

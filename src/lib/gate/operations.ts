@@ -3,7 +3,7 @@
  * Errors travel as values: the durable library serializes a thrown Error as "{}", losing its message.
  */
 import { GateConfig, GateConfigError, GateConfigInput, gateConfigFrom } from './config.js';
-import { GateState, acquire, initialGateState, reconfigure, reportUtilization, settle, status } from './gate.js';
+import { GateState, GateStateV1, acquire, initialGateState, reconfigure, reportUtilization, settle, status, upgradeGateState } from './gate.js';
 import {
   AcquireDecision,
   AcquireRequest,
@@ -30,6 +30,12 @@ export type GateOperation = (typeof GATE_OPERATIONS)[keyof typeof GATE_OPERATION
 export interface GateEntityState {
   readonly config: GateConfig;
   readonly gate: GateState;
+}
+
+/** What an entity may have stored: a version 1 gate state is upgraded on its next operation. */
+export interface StoredGateEntityState {
+  readonly config: GateConfig;
+  readonly gate: GateState | GateStateV1;
 }
 
 export type GateErrorCode = 'invalid_input' | 'unknown_operation' | 'invalid_config';
@@ -86,6 +92,7 @@ export function parseSettle(input: unknown): SettleReport {
   const report: { -readonly [K in keyof SettleReport]: SettleReport[K] } = {
     charged: number(o.charged, 'charged', nonNegative, 'a number of tokens, 0 or more'),
   };
+  if (o.startAt !== undefined) report.startAt = number(o.startAt, 'startAt', nonNegative, 'epoch milliseconds');
   if (o.usedTokens !== undefined) report.usedTokens = number(o.usedTokens, 'usedTokens', nonNegative, 'a number of tokens, 0 or more');
   if (o.utilization !== undefined) report.utilization = number(o.utilization, 'utilization', nonNegative, 'a fraction, 0 or more');
   if (o.throttled !== undefined) {
@@ -116,14 +123,21 @@ const CONFIG_FIELDS: readonly (keyof GateConfigInput)[] = [
   'ptuMaxUtilization',
   'interactiveReserve',
   'startToleranceMs',
+  'maxInFlight',
+  'minIntervalMs',
+  'leaseMs',
 ];
+
+/** Fields whose default is derived from the quota: null in `configure` goes back to that default. */
+const DERIVED_FIELDS: readonly (keyof GateConfigInput)[] = ['maxInFlight', 'minIntervalMs', 'leaseMs'];
 
 export function parseConfigure(input: unknown, current: GateConfig): GateConfig {
   const o = object(input, 'configure input');
   const unknown = Object.keys(o).filter((k) => !(CONFIG_FIELDS as readonly string[]).includes(k));
   if (unknown.length > 0) throw new GateInputError(`unknown configuration field(s): ${unknown.join(', ')}`);
-  const merged = { ...current, ...o } as GateConfigInput;
-  const picked = Object.fromEntries(CONFIG_FIELDS.map((k) => [k, merged[k]])) as unknown as GateConfigInput;
+  const merged = { ...current, ...o } as Record<string, unknown>;
+  for (const k of DERIVED_FIELDS) if (merged[k] === null) delete merged[k];
+  const picked = Object.fromEntries(CONFIG_FIELDS.filter((k) => merged[k] !== undefined).map((k) => [k, merged[k]])) as unknown as GateConfigInput;
   return gateConfigFrom(picked, current.bucketsPerWindow);
 }
 
@@ -135,7 +149,7 @@ export interface OperationOutcome {
 
 /** One entity operation: the stored state (or none yet), the configured defaults, the input and the time. */
 export function runGateOperation(
-  stored: GateEntityState | undefined,
+  stored: StoredGateEntityState | undefined,
   defaults: () => GateConfig,
   operation: string,
   input: unknown,
@@ -143,10 +157,11 @@ export function runGateOperation(
 ): OperationOutcome {
   let current: GateEntityState;
   try {
-    current = stored ?? { config: defaults(), gate: initialGateState(now, defaults()) };
+    current = stored === undefined ? { config: defaults(), gate: initialGateState(now, defaults()) } : { config: stored.config, gate: upgradeGateState(stored.gate) };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    return { state: stored, result: { ok: false, error: { code: 'invalid_config', message } } };
+    // Only making a first state can fail: there was none, and there is none to persist.
+    return { state: undefined, result: { ok: false, error: { code: 'invalid_config', message } } };
   }
   const { config, gate } = current;
   try {

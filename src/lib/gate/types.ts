@@ -12,10 +12,17 @@ export interface AcquireRequest {
 export type AcquireDecision =
   /** Send the call at `startAt` (epoch ms), and no later than `sendBy`; the charge is already counted. */
   | { readonly kind: 'granted'; readonly startAt: number; readonly waitMs: number; readonly sendBy: number }
-  /** No slot inside the horizon: ask again at `retryAt`, which spreads the returning work over time. */
-  | { readonly kind: 'retry'; readonly retryAt: number; readonly reason: 'beyond_horizon' | 'paused' }
+  /**
+   * Ask again at `retryAt`, which spreads the returning work over time: no slot inside the horizon, a
+   * pause after a 429 that outlasts it, or the in-flight limit is reached (`retryAt` is then no later
+   * than the earliest lease's expiry).
+   */
+  | { readonly kind: 'retry'; readonly retryAt: number; readonly reason: RetryReason }
   /** Can never be admitted: the charge exceeds the whole quota. */
   | { readonly kind: 'rejected'; readonly reason: 'too_large'; readonly limit: number };
+
+export const RETRY_REASONS = ['beyond_horizon', 'paused', 'in_flight'] as const;
+export type RetryReason = (typeof RETRY_REASONS)[number];
 
 /** A 429's kind: `rate_limit` means quota was exceeded; `overloaded` is the service's own high demand. */
 export const THROTTLE_KINDS = ['rate_limit', 'overloaded'] as const;
@@ -24,6 +31,11 @@ export type ThrottleKind = (typeof THROTTLE_KINDS)[number];
 export interface SettleReport {
   /** What acquire charged for this call. */
   readonly charged: number;
+  /**
+   * The `startAt` acquire granted this call: names the in-flight lease to release. Without it the
+   * earliest live lease is released. Settle each grant once, sent or not (a missed slot too).
+   */
+  readonly startAt?: number;
   /** Tokens the call really used (prompt + completion), when it completed. */
   readonly usedTokens?: number;
   /** The call was throttled: pause admission for `retryAfterMs`. */
@@ -62,4 +74,12 @@ export interface GateStatus {
   readonly utilization: number | null;
   readonly pausedUntil: number | null;
   readonly interactivePresent: boolean;
+  /** Leases held now: grants not yet settled whose lease has not expired (reserved slots included). */
+  readonly inFlight: number;
+  /** The in-flight limit in force; null: none. */
+  readonly maxInFlight: number | null;
+  /** Least time between two granted starts in force (0: no pacing). */
+  readonly minIntervalMs: number;
+  /** How long an unsettled grant holds its lease after its start. */
+  readonly leaseMs: number;
 }

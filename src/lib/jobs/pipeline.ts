@@ -80,10 +80,15 @@ export function parseRunJobInput(input: unknown): RunJobInput {
   return o as unknown as RunJobInput;
 }
 
-/** What the gate learns from one attempt. A missed slot was never sent, so there is nothing to report. */
-export function settleReportFor(charge: number, outcome: Exclude<AttemptOutcome, { kind: 'missed' }>): SettleReport {
-  const base = { charged: charge };
+/**
+ * What the gate learns from one attempt on the slot granted at `startAt`, which also releases the
+ * slot's in-flight lease. A missed slot was never sent: it only gives its lease back.
+ */
+export function settleReportFor(charge: number, startAt: number, outcome: AttemptOutcome): SettleReport {
+  const base = { charged: charge, startAt };
   switch (outcome.kind) {
+    case 'missed':
+      return base;
     case 'completed':
       return {
         ...base,

@@ -1,6 +1,7 @@
 /**
  * The gate's invariants over random arrival sequences, request sizes, priorities, settle timings,
- * 429s and configurations, 10,000 cases each, checked against the brute-force models in reference.ts.
+ * 429s and configurations (in-flight limits, pacing and lease timeouts among them), 10,000 cases each,
+ * checked against the brute-force models in reference.ts.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -14,14 +15,19 @@ import {
   bucketStart,
   effectiveCap,
   gateConfigFrom,
+  inFlightCap,
+  inFlightLimit,
   initialGateState,
+  leaseMsOf,
+  minIntervalOf,
   requestsPerRequestWindow,
   requestsPerTokenWindow,
   settle,
+  status,
   toleranceBuckets,
   shareOf,
 } from '../../../src/lib/gate/index.js';
-import { BucketEvent, Grant, busiestInterval, levelsAt, overfills } from './reference.js';
+import { BucketEvent, Grant, Lease, busiestInterval, closestStarts, earliestExpiry, levelsAt, liveAt, overfills, tooClose } from './reference.js';
 
 // 10,000 cases per property in the suite; GATE_PROPERTY_RUNS searches harder (e.g. 200000) when changing the gate.
 const RUNS = Number(process.env.GATE_PROPERTY_RUNS ?? 10_000);
@@ -54,6 +60,14 @@ function scenarios(mode: 'standard' | 'provisioned', options: { rateLimits: bool
       ptuMaxUtilization: fc.double({ min: 0.1, max: 1, noNaN: true }),
       interactiveReserve: fc.double({ min: 0, max: 0.6, noNaN: true }),
       toleranceWindows: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 0.3, noNaN: true })),
+      // Unset: derived from the quota; 0: off.
+      maxInFlight: fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constant(0) }, { weight: 3, arbitrary: fc.integer({ min: 1, max: 6 }) }),
+      intervalWindows: fc.oneof(
+        { weight: 2, arbitrary: fc.constant(undefined) },
+        { weight: 1, arbitrary: fc.constant(0) },
+        { weight: 3, arbitrary: fc.double({ min: 0, max: 0.25, noNaN: true }) },
+      ),
+      leaseWindows: fc.double({ min: 0.05, max: 3, noNaN: true }),
     })
     .map((c) =>
       gateConfigFrom(
@@ -66,6 +80,9 @@ function scenarios(mode: 'standard' | 'provisioned', options: { rateLimits: bool
           ptuMaxUtilization: c.ptuMaxUtilization,
           interactiveReserve: c.interactiveReserve,
           startToleranceMs: Math.round(c.windowMs * c.toleranceWindows),
+          maxInFlight: c.maxInFlight,
+          minIntervalMs: c.intervalWindows === undefined ? undefined : Math.round(c.windowMs * c.intervalWindows),
+          leaseMs: Math.max(1, Math.round(c.windowMs * c.leaseWindows)),
         },
         c.buckets,
       ),
@@ -75,6 +92,8 @@ function scenarios(mode: 'standard' | 'provisioned', options: { rateLimits: bool
       { weight: 3, arbitrary: fc.constant(0) },
       { weight: 5, arbitrary: fc.integer({ min: 1, max: Math.max(1, Math.floor(cfg.windowMs / 20)) }) },
       { weight: 1, arbitrary: fc.integer({ min: 0, max: cfg.windowMs * 2 }) },
+      // Long enough for leases to lapse.
+      { weight: 1, arbitrary: fc.integer({ min: 0, max: cfg.windowMs * 4 }) },
     );
     const tokens = fc.oneof(
       { weight: 8, arbitrary: fc.integer({ min: 1, max: Math.max(1, Math.ceil(cfg.tokensPerMinute / 4)) }) },
@@ -116,6 +135,10 @@ interface Decision {
   readonly priority: Priority;
   readonly interactivePresent: boolean;
   readonly pausedUntil: number;
+  /** Leases live just before this acquire, by the reference's own count. */
+  readonly liveBefore: number;
+  /** Earliest expiry among them. */
+  readonly expiryBefore: number | undefined;
   readonly before: readonly Grant[];
   readonly eventsBefore: readonly BucketEvent[];
   readonly result: AcquireDecision;
@@ -124,6 +147,9 @@ interface Decision {
 interface Run {
   readonly decisions: readonly Decision[];
   readonly grants: readonly Grant[];
+  readonly leases: readonly Lease[];
+  /** Live leases right after each grant. */
+  readonly liveAfterGrants: readonly number[];
   readonly events: readonly BucketEvent[];
   readonly state: GateState;
 }
@@ -136,13 +162,19 @@ function play({ config, ops }: Scenario): Run {
   let lastInteractive = Number.NEGATIVE_INFINITY;
   let seq = 0;
   const grants: Grant[] = [];
+  const leases: Lease[] = [];
+  const liveAfterGrants: number[] = [];
   const events: BucketEvent[] = [];
   const decisions: Decision[] = [];
+  // A lease lasts leaseMs past the end of its start's bucket: the lifetime the gate promises.
+  const expiryOf = (startAt: number) => bucketStart(bucketOf(startAt, config) + 1, config) + leaseMsOf(config);
   for (const op of ops) {
     now += op.dt;
     if (op.kind === 'acquire') {
       const before = [...grants];
       const eventsBefore = [...events];
+      const liveBefore = liveAt(leases, now);
+      const expiryBefore = earliestExpiry(leases, now);
       const step = acquire(state, now, { tokens: op.tokens, priority: op.priority }, config);
       state = step.state;
       // A request that can never be admitted is not interactive traffic.
@@ -153,18 +185,25 @@ function play({ config, ops }: Scenario): Run {
         priority: op.priority,
         interactivePresent: now - lastInteractive < config.windowMs,
         pausedUntil,
+        liveBefore,
+        expiryBefore,
         before,
         eventsBefore,
         result: step.result,
       });
       if (step.result.kind === 'granted') {
         grants.push({ startAt: step.result.startAt, tokens: op.tokens });
+        leases.push({ grantedAt: now, startAt: step.result.startAt, expiresAt: expiryOf(step.result.startAt), settledAt: null });
+        liveAfterGrants.push(liveAt(leases, now));
         events.push({ t: step.result.startAt, kind: 'add', amount: op.tokens, seq: seq++, rank: step.result.startAt > now ? 0 : 1 });
       }
     } else {
-      const grant = grants.length > 0 ? grants[op.pick % grants.length]! : undefined;
-      // A call settles once it has started.
+      // Each call settles once, after it has started, naming its slot.
+      const open = leases.map((lease, i) => ({ lease, i })).filter(({ lease }) => lease.settledAt === null);
+      const picked = open.length > 0 ? open[op.pick % open.length]! : undefined;
+      const grant = picked ? grants[picked.i]! : undefined;
       if (grant && grant.startAt > now) now = grant.startAt;
+      if (picked) leases[picked.i] = { ...picked.lease, settledAt: now };
       const charged = grant?.tokens ?? 0;
       const usedTokens = Math.round(charged * op.usedShare);
       state = settle(
@@ -172,6 +211,7 @@ function play({ config, ops }: Scenario): Run {
         now,
         {
           charged,
+          ...(grant ? { startAt: grant.startAt } : {}),
           usedTokens,
           ...(op.throttle ? { throttled: op.throttle } : {}),
           ...(op.utilization !== null ? { utilization: op.utilization } : {}),
@@ -183,7 +223,7 @@ function play({ config, ops }: Scenario): Run {
       if (op.utilization !== null) events.push({ t: now, kind: 'set', level: op.utilization * config.tokensPerMinute, seq: seq++, rank: 1 });
     }
   }
-  return { decisions, grants, events, state };
+  return { decisions, grants, leases, liveAfterGrants, events, state };
 }
 
 /** Times the gate may hand out between `from` and `to`: `from` itself and every bucket start after it. */
@@ -203,6 +243,29 @@ function sample(times: readonly number[]): number[] {
 
 const tokensOf = (g: Grant) => g.tokens;
 const one = () => 1;
+
+/** Where a start first clears an earlier start's pacing interval: where a paced slot can open up. */
+function pacedCandidates(before: readonly Grant[], from: number, to: number, interval: number): number[] {
+  if (interval === 0) return [];
+  return before.map((g) => g.startAt + interval).filter((t) => t > from && t < to);
+}
+
+/**
+ * The in-flight part of work conservation, for any decision: told `in_flight` only while the
+ * caller's share of the limit really is held (and never past the earliest lease's lapse); any
+ * other answer only while it is not.
+ */
+function checkInFlight(d: Decision, config: GateConfig): void {
+  const cap = inFlightCap(d.priority, d.interactivePresent, config);
+  if (d.result.kind === 'retry' && d.result.reason === 'in_flight') {
+    expect(d.liveBefore, 'told in_flight below the limit').toBeGreaterThanOrEqual(cap);
+    expect(d.expiryBefore).toBeDefined();
+    expect(d.result.retryAt).toBeGreaterThan(d.now);
+    expect(d.result.retryAt).toBeLessThanOrEqual(Math.ceil(d.expiryBefore!));
+  } else if (d.result.kind === 'granted' || (d.result.kind === 'retry' && d.result.reason === 'beyond_horizon')) {
+    expect(d.liveBefore, 'admitted at the in-flight limit').toBeLessThan(cap);
+  }
+}
 
 describe('standard gate properties', () => {
   it('never admits more than TPM tokens in any token window, nor more than RPM/6 requests in any request window, even for calls sent as late as allowed', () => {
@@ -238,16 +301,22 @@ describe('standard gate properties', () => {
             expect(earliest).toBeGreaterThan(latest);
             continue;
           }
+          checkInFlight(d, config);
+          if (d.result.kind === 'retry' && d.result.reason === 'in_flight') continue;
           if (d.result.kind === 'granted') expect(d.result.startAt).toBeGreaterThanOrEqual(earliest);
           const until = d.result.kind === 'granted' ? d.result.startAt : latest + 1;
+          const interval = minIntervalOf(config);
+          const starts = d.before.map((g) => g.startAt);
           const tokenCap = effectiveCap(config.tokensPerMinute, Math.floor(config.tokensPerMinute * share), d.tokens);
           const requestCap = effectiveCap(requestsPerRequestWindow(config), Math.floor(requestsPerRequestWindow(config) * share), 1);
           const minuteCap = effectiveCap(requestsPerTokenWindow(config), Math.floor(requestsPerTokenWindow(config) * share), 1);
-          for (const t of sample(candidateTimes(earliest, until, config, true))) {
+          // Free slots begin at the earliest time, at bucket starts and where a pacing interval ends.
+          for (const t of [...sample(candidateTimes(earliest, until, config, true)), ...pacedCandidates(d.before, earliest, Math.min(until, latest + 1), interval)]) {
             const full =
               overfills(d.before, t, config.windowMs + slack, d.tokens, tokenCap, tokensOf) ||
               overfills(d.before, t, config.windowMs / 6 + slack, 1, requestCap, one) ||
-              overfills(d.before, t, config.windowMs + slack, 1, minuteCap, one);
+              overfills(d.before, t, config.windowMs + slack, 1, minuteCap, one) ||
+              tooClose(starts, t, interval);
             expect(full, `a slot at ${t - d.now} ms was free but the request was told ${JSON.stringify(d.result)}`).toBe(true);
           }
         }
@@ -303,18 +372,93 @@ describe('provisioned gate properties', () => {
           const earliest = Math.max(d.now, d.pausedUntil);
           const latest = d.now + config.horizonMs;
           if (d.result.kind === 'retry' && d.result.reason === 'paused') continue;
+          checkInFlight(d, config);
+          if (d.result.kind === 'retry' && d.result.reason === 'in_flight') continue;
+          const interval = minIntervalOf(config);
+          const starts = d.before.map((g) => g.startAt);
           const cap = effectiveCap(capacity, capacity * config.ptuMaxUtilization * shareOf(d.priority, d.interactivePresent, config), d.tokens);
           const until = d.result.kind === 'granted' ? d.result.startAt : latest + 1;
           const candidates = sample(candidateTimes(earliest, Math.min(until, latest + 1), config, earliest === d.now));
           for (const t of candidates) {
             const probes = [t, ...d.before.filter((g) => g.startAt > t).map((g) => g.startAt)];
             const levels = levelsAt([...d.eventsBefore, { t, kind: 'add', amount: d.tokens, seq: Number.MAX_SAFE_INTEGER, rank: t > d.now ? 0 : 1 }], rate, probes);
-            const overfull = probes.some((p) => levels.get(p)! > cap + 1e-10 * capacity);
+            // Reserved starts sit on bucket boundaries here, so the boundaries are the candidates for pacing too.
+            const overfull = probes.some((p) => levels.get(p)! > cap + 1e-10 * capacity) || tooClose(starts, t, interval);
             expect(overfull, `room at ${t - d.now} ms but the request was told ${JSON.stringify(d.result)}`).toBe(true);
           }
         }
       }),
       { numRuns: RUNS },
+    );
+  });
+});
+
+describe('in-flight leases and pacing', () => {
+  for (const mode of ['standard', 'provisioned'] as const) {
+    it(`${mode}: never holds more than maxInFlight live leases, and never grants two starts closer than minIntervalMs`, () => {
+      fc.assert(
+        fc.property(scenarios(mode, { rateLimits: true, headers: mode === 'provisioned' }), (scenario) => {
+          const { config } = scenario;
+          const run = play(scenario);
+          for (const live of run.liveAfterGrants) expect(live).toBeLessThanOrEqual(inFlightLimit(config));
+          expect(closestStarts(run.grants.map((g) => g.startAt))).toBeGreaterThanOrEqual(minIntervalOf(config));
+        }),
+        { numRuns: RUNS },
+      );
+    });
+  }
+
+  it('a lease whose holder never settles is released by its timeout: the next acquire then succeeds', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          mode: fc.constantFrom('standard' as const, 'provisioned' as const),
+          maxInFlight: fc.integer({ min: 1, max: 5 }),
+          // Longer than the arrivals take, so every lease is still held when the last is granted.
+          leaseMs: fc.integer({ min: 10_001, max: 120_000 }),
+          minIntervalMs: fc.integer({ min: 0, max: 500 }),
+          gaps: fc.array(fc.integer({ min: 0, max: 2_000 }), { minLength: 5, maxLength: 5 }),
+          priority: fc.constantFrom<Priority>('batch', 'interactive'),
+        }),
+        ({ mode, maxInFlight, leaseMs, minIntervalMs, gaps, priority }) => {
+          // Quota to spare, so only the in-flight limit can refuse.
+          const config = gateConfigFrom({
+            mode,
+            tokensPerMinute: 1_000_000,
+            requestsPerMinute: 60_000,
+            windowMs: 60_000,
+            horizonMs: 120_000,
+            ptuMaxUtilization: 1,
+            interactiveReserve: 0,
+            startToleranceMs: 0,
+            maxInFlight,
+            minIntervalMs,
+            leaseMs,
+          });
+          let state = initialGateState(T0, config);
+          let now = T0;
+          const leases: Lease[] = [];
+          for (let i = 0; i < maxInFlight; i++) {
+            now += gaps[i]!;
+            const step = acquire(state, now, { tokens: 10, priority }, config);
+            state = step.state;
+            if (step.result.kind !== 'granted') throw new Error(`expected a grant, got ${JSON.stringify(step.result)}`);
+            leases.push({ grantedAt: now, startAt: step.result.startAt, expiresAt: bucketStart(bucketOf(step.result.startAt, config) + 1, config) + leaseMs, settledAt: null });
+          }
+          // Every holder died: nobody settles. While all leases are held, the gate refuses and names a time
+          // no later than the first lapse; at that lapse the slot is free again.
+          const lapse = earliestExpiry(leases, now)!;
+          if (lapse > now + 1) {
+            const refused = acquire(state, lapse - 1, { tokens: 10, priority }, config).result;
+            expect(refused).toMatchObject({ kind: 'retry', reason: 'in_flight' });
+            if (refused.kind === 'retry') expect(refused.retryAt).toBeLessThanOrEqual(lapse);
+          }
+          const after = acquire(state, Math.max(now, lapse), { tokens: 10, priority }, config);
+          expect(after.result.kind).toBe('granted');
+          expect(status(after.state, Math.max(now, lapse), config).inFlight).toBe(liveAt(leases, Math.max(now, lapse)) + 1);
+        },
+      ),
+      { numRuns: Math.max(100, Math.round(RUNS / 10)) },
     );
   });
 });

@@ -9,12 +9,18 @@ import {
   GateState,
   Priority,
   acquire,
+  DEFAULT_LEASE_MS,
+  GateStateV1,
   gateConfigFrom,
+  inFlightLimit,
   initialGateState,
+  leaseMsOf,
+  minIntervalOf,
   reconfigure,
   reportUtilization,
   settle,
   status,
+  upgradeGateState,
 } from '../../../src/lib/gate/index.js';
 
 const T0 = 1_800_000_000_000;
@@ -27,6 +33,8 @@ const STANDARD: GateConfigInput = {
   ptuMaxUtilization: 0.7,
   interactiveReserve: 0.2,
   startToleranceMs: 0,
+  // The quota alone; pacing has its own tests below.
+  minIntervalMs: 0,
 };
 
 function gate(overrides: Partial<GateConfigInput> = {}) {
@@ -300,5 +308,153 @@ describe('state', () => {
     expect(idle).toMatchObject({ windowTokens: 0, reservedTokens: 0 });
     const later = acquire(g.state, now + 10 * 60_000, { tokens: 1, priority: 'batch' }, g.config).state;
     expect(later.tokens.length).toBe(g.config.bucketsPerWindow + 1);
+  });
+});
+
+describe('pacing', () => {
+  it('derives the interval from the quota: the request window spread evenly, W / RPM rounded up; none on provisioned', () => {
+    expect(minIntervalOf(gateConfigFrom({ ...STANDARD, minIntervalMs: undefined, requestsPerMinute: 180 }))).toBe(334);
+    expect(minIntervalOf(gateConfigFrom({ ...STANDARD, minIntervalMs: undefined, requestsPerMinute: 10_000 }))).toBe(6);
+    expect(minIntervalOf(gateConfigFrom({ ...STANDARD, minIntervalMs: undefined, mode: 'provisioned' }))).toBe(0);
+    expect(minIntervalOf(gateConfigFrom({ ...STANDARD, minIntervalMs: 50 }))).toBe(50);
+  });
+
+  it('spreads a burst that the windows would admit at once', () => {
+    const g = gate({ minIntervalMs: 1_000 });
+    const starts = [0, 1, 2, 3].map(() => startOf(g.acquire(T0, 10)));
+    expect(starts).toEqual([T0, T0 + 1_000, T0 + 2_000, T0 + 3_000]);
+    // A later request goes straight in once it is a pace away from every start.
+    expect(startOf(g.acquire(T0 + 4_500, 10))).toBe(T0 + 4_500);
+  });
+
+  it('keeps a reservation placed earlier than existing ones a pace away from them too, whatever its priority', () => {
+    const g = gate({ minIntervalMs: 1_000, interactiveReserve: 0 });
+    expect(startOf(g.acquire(T0, 6_000))).toBe(T0);
+    // 6,000 more wait for the first charge to leave the window, about a minute later.
+    const late = startOf(g.acquire(T0, 6_000));
+    expect(late).toBeGreaterThanOrEqual(T0 + 60_000);
+    // A small request fits now, but not on top of the first start; an interactive one is paced as well.
+    expect(startOf(g.acquire(T0 + 200, 10))).toBe(T0 + 1_000);
+    expect(startOf(g.acquire(T0 + 200, 10, 'interactive'))).toBe(T0 + 2_000);
+    // Arriving just before the reserved slot, it is placed a pace before or after it, never closer.
+    const near = startOf(g.acquire(late - 300, 10));
+    expect(Math.abs(near - late)).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('on provisioned deployments keeps reserved starts on bucket boundaries a pace apart', () => {
+    const g = gate({ mode: 'provisioned', tokensPerMinute: 60_000, ptuMaxUtilization: 1, minIntervalMs: 400 });
+    const starts = [0, 1, 2].map(() => startOf(g.acquire(T0, 10)));
+    // Boundaries are 250 ms apart: the first clear of a 400 ms pace after T0 is T0 + 500.
+    expect(starts).toEqual([T0, T0 + 500, T0 + 1_000]);
+  });
+});
+
+describe('in-flight leases', () => {
+  it('derives the limit from the quota: every request the quota can start over the horizon plus one window', () => {
+    expect(inFlightLimit(gateConfigFrom({ ...STANDARD, requestsPerMinute: 180, horizonMs: 120_000 }))).toBe(540);
+    expect(inFlightLimit(gateConfigFrom({ ...STANDARD, maxInFlight: 7 }))).toBe(7);
+    expect(inFlightLimit(gateConfigFrom({ ...STANDARD, maxInFlight: 0 }))).toBe(Number.POSITIVE_INFINITY);
+    expect(leaseMsOf(gateConfigFrom(STANDARD))).toBe(DEFAULT_LEASE_MS);
+  });
+
+  it('holds a lease from grant to settle; at the limit work is told to come back (in_flight), and settle frees the slot', () => {
+    const g = gate({ maxInFlight: 2 });
+    const first = startOf(g.acquire(T0, 100));
+    startOf(g.acquire(T0, 100));
+    expect(g.status(T0)).toMatchObject({ inFlight: 2, maxInFlight: 2 });
+    const refused = g.acquire(T0 + 10, 100);
+    expect(refused).toMatchObject({ kind: 'retry', reason: 'in_flight' });
+    if (refused.kind === 'retry') {
+      expect(refused.retryAt).toBeGreaterThan(T0 + 10);
+      // Never later than the first lease's lapse: the end of its bucket plus the lease timeout.
+      expect(refused.retryAt).toBeLessThanOrEqual(T0 + 250 + DEFAULT_LEASE_MS);
+    }
+    g.settle(T0 + 500, { charged: 100, startAt: first, usedTokens: 20 });
+    expect(g.status(T0 + 500).inFlight).toBe(1);
+    expect(startOf(g.acquire(T0 + 700, 100))).toBe(T0 + 700);
+    expect(g.acquire(T0 + 800, 100)).toMatchObject({ kind: 'retry', reason: 'in_flight' });
+  });
+
+  it('counts reserved slots: a grant for later holds its lease from the moment it is granted', () => {
+    const g = gate({ maxInFlight: 2 });
+    g.acquire(T0, 10_000);
+    expect(startOf(g.acquire(T0, 100))).toBeGreaterThan(T0 + 60_000);
+    expect(g.status(T0).inFlight).toBe(2);
+    expect(g.acquire(T0, 1)).toMatchObject({ kind: 'retry', reason: 'in_flight' });
+  });
+
+  it('spaces the work it refuses, so the waiting jobs do not all come back at once', () => {
+    const g = gate({ maxInFlight: 1, requestsPerMinute: 60 });
+    g.acquire(T0, 100);
+    const retries = [0, 1, 2].map(() => g.acquire(T0, 100)).map((d) => (d.kind === 'retry' ? d.retryAt : NaN));
+    // 60 RPM: one start a second.
+    expect(retries).toEqual([T0 + 1_000, T0 + 2_000, T0 + 3_000]);
+  });
+
+  it("releases a dead worker's slot when its lease lapses, leaseMs after the end of its start's bucket", () => {
+    const g = gate({ maxInFlight: 1, leaseMs: 10_000 });
+    expect(startOf(g.acquire(T0 + 100, 100))).toBe(T0 + 100);
+    // The bucket [T0, T0 + 250) ends at T0 + 250: the lease lapses at T0 + 10,250.
+    expect(g.acquire(T0 + 10_249, 100)).toEqual({ kind: 'retry', retryAt: T0 + 10_250, reason: 'in_flight' });
+    expect(startOf(g.acquire(T0 + 10_250, 100))).toBe(T0 + 10_250);
+    expect(g.status(T0 + 10_250).inFlight).toBe(1);
+    // A settle that arrives after its lease lapsed releases nothing (the new holder keeps its slot).
+    g.settle(T0 + 10_300, { charged: 100, startAt: T0 + 100 });
+    expect(g.status(T0 + 10_300).inFlight).toBe(1);
+  });
+
+  it('a settle that names no slot (an older caller) releases the earliest lease', () => {
+    const g = gate({ maxInFlight: 3 });
+    g.acquire(T0, 10_000);
+    const later = startOf(g.acquire(T0, 100));
+    g.settle(T0 + 1, { charged: 10_000 });
+    expect(g.status(T0 + 1).inFlight).toBe(1);
+    g.settle(later, { charged: 100, startAt: later });
+    expect(g.status(later).inFlight).toBe(0);
+  });
+
+  it('leaves the interactive share of the limit free while interactive work is present', () => {
+    const g = gate({ maxInFlight: 5, interactiveReserve: 0.4 });
+    g.acquire(T0, 10, 'interactive');
+    // Batch may hold 3 of 5 while interactive work is present.
+    expect(g.acquire(T0, 10).kind).toBe('granted');
+    expect(g.acquire(T0, 10).kind).toBe('granted');
+    expect(g.acquire(T0, 10)).toMatchObject({ kind: 'retry', reason: 'in_flight' });
+    expect(g.acquire(T0, 10, 'interactive').kind).toBe('granted');
+  });
+
+  it('a new limit applies at once; leases carry over a change of window shape', () => {
+    const g = gate({ maxInFlight: 1 });
+    g.acquire(T0, 10);
+    g.reconfigure(T0, gateConfigFrom({ ...STANDARD, maxInFlight: 2 }));
+    expect(startOf(acquire(g.state, T0, { tokens: 10, priority: 'batch' }, gateConfigFrom({ ...STANDARD, maxInFlight: 2 })).result)).toBe(T0);
+    const faster = gateConfigFrom({ ...STANDARD, windowMs: 6_000, maxInFlight: 1 });
+    g.reconfigure(T0 + 1, faster);
+    expect(status(g.state, T0 + 1, faster).inFlight).toBe(1);
+  });
+});
+
+describe('configuration of in-flight and pacing', () => {
+  it('rejects a negative or fractional limit, a pace longer than the window and a lease of nothing', () => {
+    try {
+      gateConfigFrom({ ...STANDARD, maxInFlight: 1.5, minIntervalMs: 60_001, leaseMs: 0 });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as GateConfigError).problems).toEqual([
+        'maxInFlight must be a whole number, 0 or more (0: no limit)',
+        'minIntervalMs must be a whole number of milliseconds from 0 to windowMs (0: no pacing)',
+        'leaseMs must be a whole number above 0',
+      ]);
+    }
+  });
+
+  it('upgrades a version 1 state: no leases, no starts, the quota count kept', () => {
+    const g = gate();
+    g.acquire(T0, 4_000);
+    const { leases: _leases, starts: _starts, inFlightRetryUntil: _until, ...rest } = g.state;
+    const v1: GateStateV1 = { ...rest, v: 1 };
+    const upgraded = upgradeGateState(v1);
+    expect(upgraded.v).toBe(2);
+    expect(status(upgraded, T0, g.config)).toMatchObject({ windowTokens: 4_000, inFlight: 0 });
   });
 });

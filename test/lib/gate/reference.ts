@@ -67,3 +67,36 @@ export function levelsAt(events: readonly BucketEvent[], rate: number, probes: r
   }
   return out;
 }
+
+/** One grant's in-flight lease, as the caller sees it: granted, then settled or never. */
+export interface Lease {
+  readonly grantedAt: number;
+  readonly startAt: number;
+  /** When it lapses if never settled. */
+  readonly expiresAt: number;
+  readonly settledAt: number | null;
+}
+
+/** Leases held at `t`: granted by then, not settled by then, not lapsed. */
+export function liveAt(leases: readonly Lease[], t: number): number {
+  return leases.filter((l) => l.grantedAt <= t && (l.settledAt === null || l.settledAt > t) && t < l.expiresAt).length;
+}
+
+/** Earliest lapse among the leases held at `t`. */
+export function earliestExpiry(leases: readonly Lease[], t: number): number | undefined {
+  const live = leases.filter((l) => l.grantedAt <= t && (l.settledAt === null || l.settledAt > t) && t < l.expiresAt);
+  return live.length > 0 ? Math.min(...live.map((l) => l.expiresAt)) : undefined;
+}
+
+/** Would a start at `t` be closer than `interval` to one of `starts`? */
+export function tooClose(starts: readonly number[], t: number, interval: number): boolean {
+  return starts.some((s) => Math.abs(t - s) < interval);
+}
+
+/** Smallest distance between any two starts (Infinity for fewer than two). */
+export function closestStarts(starts: readonly number[]): number {
+  const sorted = [...starts].sort((a, b) => a - b);
+  let closest = Number.POSITIVE_INFINITY;
+  for (let i = 1; i < sorted.length; i++) closest = Math.min(closest, sorted[i]! - sorted[i - 1]!);
+  return closest;
+}
