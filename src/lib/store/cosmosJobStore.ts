@@ -19,7 +19,10 @@ import {
 } from '@azure/cosmos';
 import { DefaultAzureCredential, TokenCredential } from '@azure/identity';
 import { Batch, FINAL_STATUSES, JOB_STATUSES, Job, JobStatus, StatusCounts, canMove } from '../jobs/job.js';
-import { InvalidContinuationError, JobPage, JobStore, JobUpdate } from './jobStore.js';
+import { CosmosQueueStore, ensureQueuesContainer } from '../queues/cosmosQueueStore.js';
+import { Queue } from '../queues/queue.js';
+import { StoredQueue } from '../queues/queueStore.js';
+import { BatchSummary, FailedJobSummary, InvalidContinuationError, JobPage, JobStore, JobUpdate, OPEN_STATUSES, OpenJobCounts } from './jobStore.js';
 
 export { InvalidContinuationError };
 
@@ -91,9 +94,37 @@ export class CosmosJobStore implements JobStore {
   private readonly jobs: Container;
   private readonly batches: Container;
 
+  /** Named queues live in their own container (`queues`) of the same database. */
+  private readonly queueStore: CosmosQueueStore;
+
   constructor(private readonly database: Database) {
     this.jobs = database.container(JOBS_CONTAINER);
     this.batches = database.container(BATCHES_CONTAINER);
+    this.queueStore = new CosmosQueueStore(database);
+  }
+
+  getQueue(name: string): Promise<StoredQueue | undefined> {
+    return this.queueStore.getQueue(name);
+  }
+
+  findQueueById(id: string): Promise<StoredQueue | undefined> {
+    return this.queueStore.findQueueById(id);
+  }
+
+  listQueues(): Promise<readonly StoredQueue[]> {
+    return this.queueStore.listQueues();
+  }
+
+  createQueue(queue: Queue): Promise<StoredQueue> {
+    return this.queueStore.createQueue(queue);
+  }
+
+  replaceQueue(queue: Queue, etag: string): Promise<StoredQueue> {
+    return this.queueStore.replaceQueue(queue, etag);
+  }
+
+  deleteQueue(name: string, etag: string | null): Promise<boolean> {
+    return this.queueStore.deleteQueue(name, etag);
   }
 
   /**
@@ -272,6 +303,61 @@ export class CosmosJobStore implements JobStore {
   async ping(): Promise<void> {
     await this.database.read();
   }
+
+  /** A projection, so metadata and webhook URLs (which may carry tokens) never leave the store here. */
+  async recentBatches(limit: number): Promise<readonly BatchSummary[]> {
+    const { resources } = await this.batches.items
+      .query<BatchSummary & { completedAt?: string | null }>({
+        query: 'SELECT TOP @top c.id, c.total, c.priority, c.createdAt, c.completedAt FROM c ORDER BY c.createdAt DESC',
+        parameters: [{ name: '@top', value: positiveLimit(limit) }],
+      })
+      .fetchAll();
+    return resources.map((b) => ({ id: b.id, total: b.total, priority: b.priority, createdAt: b.createdAt, completedAt: b.completedAt ?? null }));
+  }
+
+  /** A projection without `request` and `result`: prompt and completion text never leave the store here. */
+  async recentFailures(limit: number): Promise<readonly FailedJobSummary[]> {
+    const { resources } = await this.jobs.items
+      .query<Omit<FailedJobSummary, 'failedAt'> & { completedAt: string | null }>({
+        query:
+          "SELECT TOP @top c.id, c.batchId, c.customId, c.deployment, c.attempts, c.error, c.completedAt FROM c WHERE c.status = 'failed' ORDER BY c.completedAt DESC",
+        parameters: [{ name: '@top', value: positiveLimit(limit) }],
+      })
+      .fetchAll();
+    return resources.map(({ completedAt, ...job }) => ({
+      id: job.id,
+      batchId: job.batchId,
+      customId: job.customId ?? null,
+      deployment: job.deployment,
+      attempts: job.attempts,
+      error: job.error ?? null,
+      failedAt: completedAt ?? null,
+    }));
+  }
+
+  /** One COUNT per open status (equality on status and deployment: served from the index), in parallel. */
+  async countOpenJobs(deployment: string): Promise<OpenJobCounts> {
+    const counts = await Promise.all(
+      OPEN_STATUSES.map(async (status) => {
+        const { resources } = await this.jobs.items
+          .query<number>({
+            query: 'SELECT VALUE COUNT(1) FROM c WHERE c.status = @status AND c.deployment = @deployment',
+            parameters: [
+              { name: '@status', value: status },
+              { name: '@deployment', value: deployment },
+            ],
+          })
+          .fetchAll();
+        return [status, resources.reduce((sum, n) => sum + n, 0)] as const;
+      }),
+    );
+    return Object.fromEntries(counts) as Record<(typeof OPEN_STATUSES)[number], number>;
+  }
+}
+
+function positiveLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer: ${limit}`);
+  return limit;
 }
 
 export interface CosmosJobStoreOptions {
@@ -312,7 +398,7 @@ export async function createCosmosJobStore(options: CosmosJobStoreOptions): Prom
   return new CosmosJobStore(createCosmosClient(options).database(options.databaseId));
 }
 
-/** Creates the database and both containers when missing: for local runs and tests. */
+/** Creates the database and its containers (jobs, batches, queues) when missing: for local runs and tests. */
 export async function ensureCosmosContainers(client: CosmosClient, databaseId: string): Promise<Database> {
   const { database } = await client.databases.createIfNotExists({ id: databaseId });
   await database.containers.createIfNotExists({
@@ -321,6 +407,7 @@ export async function ensureCosmosContainers(client: CosmosClient, databaseId: s
     indexingPolicy: JOBS_INDEXING_POLICY,
   });
   await database.containers.createIfNotExists({ id: BATCHES_CONTAINER, partitionKey: { paths: [PARTITION_KEY_PATH] } });
+  await ensureQueuesContainer(database);
   return database;
 }
 

@@ -1,5 +1,6 @@
 /** Where jobs and batches live. One Azure implementation (Cosmos DB); the local runtime brings its own. */
 import { Batch, Job, JobError, JobStatus, StatusCounts, Usage } from '../jobs/job.js';
+import { QueueStore } from '../queues/queueStore.js';
 
 /** A continuation passed to listJobs that this store did not hand out. */
 export class InvalidContinuationError extends Error {
@@ -25,7 +26,32 @@ export interface JobPage {
   readonly continuation: string | null;
 }
 
-export interface JobStore {
+/** A batch as the dashboard lists it: sizes and times only (no metadata, no webhook URL). */
+export interface BatchSummary {
+  readonly id: string;
+  readonly total: number;
+  readonly priority: Batch['priority'];
+  readonly createdAt: string;
+  readonly completedAt: string | null;
+}
+
+/** A failed job as the dashboard lists it: ids and the error, never the request. */
+export interface FailedJobSummary {
+  readonly id: string;
+  readonly batchId: string;
+  readonly customId: string | null;
+  readonly deployment: string;
+  readonly attempts: number;
+  readonly error: JobError | null;
+  readonly failedAt: string | null;
+}
+
+/** The statuses of jobs not yet final: what still waits in the app's own pipeline. */
+export const OPEN_STATUSES = ['queued', 'waiting', 'running'] as const satisfies readonly JobStatus[];
+export type OpenJobCounts = Readonly<Record<(typeof OPEN_STATUSES)[number], number>>;
+
+/** Jobs and batches; named queues are stored with them (QueueStore). */
+export interface JobStore extends QueueStore {
   /** Records a batch and its jobs as queued. Idempotent: writing the same ids again changes nothing. */
   createBatch(batch: Batch, jobs: readonly Job[]): Promise<void>;
   getBatch(id: string): Promise<Batch | undefined>;
@@ -46,4 +72,10 @@ export interface JobStore {
   claimBatchCompletion(batchId: string, at: string): Promise<boolean>;
   /** Cheap round trip for health checks. */
   ping(): Promise<void>;
+  /** The `limit` newest batches, newest first (dashboard). */
+  recentBatches(limit: number): Promise<readonly BatchSummary[]>;
+  /** The `limit` most recently failed jobs, newest first (dashboard). */
+  recentFailures(limit: number): Promise<readonly FailedJobSummary[]>;
+  /** Jobs of a deployment not yet final, by status, across all batches (dashboard queue depth). */
+  countOpenJobs(deployment: string): Promise<OpenJobCounts>;
 }

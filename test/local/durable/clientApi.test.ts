@@ -16,8 +16,8 @@ const waiter = function* (context: df.OrchestrationContext): Generator<df.Task, 
   return { input: context.df.getInput(), approval };
 };
 
-const counter = (context: df.EntityContext<number>) => {
-  const current = context.df.getState(() => 0) ?? 0;
+const counter = (context: df.EntityContext<unknown>) => {
+  const current = Number(context.df.getState(() => 0) ?? 0);
   if (context.df.operationName === 'add') context.df.setState(current + (context.df.getInput<number>() ?? 0));
 };
 

@@ -24,7 +24,7 @@ const binding = (fn: string, type: string) => Object.values(registry.get(fn)?.bi
 describe('the app as the Functions host sees it', () => {
   it('registers every function, each with one trigger', () => {
     expect([...registry.keys()].sort()).toEqual(
-      ['batchResults', 'batchStatus', 'callModel', 'dispatchJobs', 'health', 'notifyBatch', 'processFeedback', 'producer', 'ptuMonitor', 'response', 'runJob', 'saveResult', 'tokenGate'].sort(),
+      ['batchResults', 'batchStatus', 'callModel', 'dashboard', 'dashboardData', 'dispatchJobs', 'health', 'notifyBatch', 'processFeedback', 'producer', 'ptuMonitor', 'queueDelete', 'queueGet', 'queuesList', 'queuesUpsert', 'response', 'runJob', 'saveResult', 'tokenGate'].sort(),
     );
   });
 
@@ -40,6 +40,12 @@ describe('the app as the Functions host sees it', () => {
       batchStatus: { route: 'batches/{batch_id}', methods: ['GET'], authLevel: 'function' },
       batchResults: { route: 'batches/{batch_id}/results', methods: ['GET'], authLevel: 'function' },
       health: { route: 'health', methods: ['GET'], authLevel: 'anonymous' },
+      queuesUpsert: { route: 'queues', methods: ['POST'], authLevel: 'function' },
+      queuesList: { route: 'queues', methods: ['GET'], authLevel: 'function' },
+      queueGet: { route: 'queues/{name}', methods: ['GET'], authLevel: 'function' },
+      queueDelete: { route: 'queues/{name}', methods: ['DELETE'], authLevel: 'function' },
+      dashboard: { route: 'dashboard', methods: ['GET'], authLevel: 'function' },
+      dashboardData: { route: 'dashboard/data', methods: ['GET'], authLevel: 'function' },
     });
   });
 
@@ -49,6 +55,7 @@ describe('the app as the Functions host sees it', () => {
     expect(binding('dispatchJobs', 'durableClient')).toMatchObject({ direction: 'in' });
     expect(registry.get('processFeedback')?.trigger).toMatchObject({ type: 'serviceBusTrigger', queueName: 'feedback-in', connection: 'ServiceBusConnection' });
     expect(binding('processFeedback', 'durableClient')).toMatchObject({ direction: 'in' });
+    expect(binding('dashboardData', 'durableClient')).toMatchObject({ direction: 'in' });
     expect(binding('saveResult', 'serviceBus')).toMatchObject({ direction: 'out', queueName: 'feedback-out', connection: 'ServiceBusConnection' });
     expect(registry.get('runJob')?.trigger.type).toBe('orchestrationTrigger');
     expect(registry.get('tokenGate')?.trigger.type).toBe('entityTrigger');
