@@ -88,6 +88,8 @@ const COMPACT_EVERY = 50_000;
 export interface DurableEngineOptions {
   /** Journal file; without one the engine keeps everything in memory. */
   readonly journalPath?: string;
+  /** Journal writes between compactions (50 000 by default; tests use a few). */
+  readonly compactEvery?: number;
 }
 
 export class DurableEngine {
@@ -101,6 +103,8 @@ export class DurableEngine {
   private readonly pendingSignals = new Map<string, { entity: string; op: EntityOp }>();
   private readonly journal: Journal<DurableRecord> | null;
   private writesSinceCompaction = 0;
+  private readonly compactEvery: number;
+  private compactionDue = false;
   private stopped = false;
   /** Errors the engine itself hit (a handler missing, a replay that diverged). */
   readonly faults: Error[] = [];
@@ -112,6 +116,7 @@ export class DurableEngine {
     private readonly log: (message: string) => void = () => undefined,
     options: DurableEngineOptions = {},
   ) {
+    this.compactEvery = options.compactEvery ?? COMPACT_EVERY;
     if (!options.journalPath) {
       this.journal = null;
       return;
@@ -196,13 +201,30 @@ export class DurableEngine {
   }
 
   private write(record: DurableRecord): void {
-    if (!this.journal) return;
+    // After stop() the process is gone: nothing more reaches the journal (its file is closed).
+    if (!this.journal || this.stopped) return;
     this.journal.append(record);
     // Keeps the file (and the next start) proportional to what is live, not to everything that happened.
-    if (++this.writesSinceCompaction >= COMPACT_EVERY) {
-      this.writesSinceCompaction = 0;
-      this.journal.replace(this.snapshot());
+    if (++this.writesSinceCompaction >= this.compactEvery && !this.compactionDue) {
+      this.compactionDue = true;
+      setImmediate(() => this.compact());
     }
+  }
+
+  /**
+   * Rewrites the journal as a snapshot. Never from inside write(): the record just written is applied
+   * only after it (a snapshot then would drop it), and other instances may be halfway through a step.
+   * Steps and entity batches settle within their microtasks, so on a later turn the state is whole.
+   */
+  private compact(): void {
+    if (!this.journal || this.stopped) return;
+    if ([...this.instances.values()].some((instance) => instance.stepping)) {
+      setImmediate(() => this.compact());
+      return;
+    }
+    this.compactionDue = false;
+    this.writesSinceCompaction = 0;
+    this.journal.replace(this.snapshot());
   }
 
   private create(name: string, instanceId: string, input: unknown, at: Date, snapshot?: OrchestrationSnapshot): Instance {
@@ -220,6 +242,8 @@ export class DurableEngine {
   }
 
   private commitBatch(entity: string, batch: readonly Operation[], results: readonly unknown[], executor: DurableEntityExecutor): void {
+    // A batch that finishes after stop() died with the process: not saved, not answered (sent again on restart).
+    if (this.stopped) return;
     const answers: { id: string; event: HistoryEvent }[] = [];
     const ran: string[] = [];
     batch.forEach((op, i) => {
@@ -334,6 +358,12 @@ export class DurableEngine {
   }
 
   private finish(instance: Instance, status: InstanceStatus): void {
+    // Signals sent with the last step have no instance left to send them again: they wait, journaled
+    // in the snapshot, until their entity runs them, as a client's signals do.
+    for (const action of instance.orchestration?.outstanding() ?? []) {
+      const id = opIdOf(status.instanceId, action.seq);
+      if (action.type === 'entitySignal' && !this.ran.has(id)) this.pendingSignals.set(id, { entity: action.entity, op: { id, name: action.operation, input: action.input } });
+    }
     instance.status = status;
     instance.orchestration = null;
     for (const resolve of this.waiters.get(status.instanceId) ?? []) resolve(status);

@@ -6,15 +6,16 @@
  * The server keeps documents in memory only. Given a journal path, every document write it makes is
  * journaled (the whole document, before the response leaves) and the documents are loaded back on the
  * next start, so the store survives `kill -9`. The hook sits on the server's document collection,
- * the one place every write path (create, replace, upsert, patch, bulk, delete) ends; requests are
- * tagged with their server's journal, so servers in one process never write into each other's.
+ * the one place every write path (create, replace, upsert, patch, bulk, delete) ends. Each database
+ * and container the server creates is tagged with its account, and an account is found by its
+ * endpoint, so servers in one process never write into each other's journal.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import https from 'node:https';
 import { AddressInfo } from 'node:net';
 import { Database } from '@azure/cosmos';
 import { CosmosJobStore, createCosmosClient, createCosmosJobStore, ensureCosmosContainers } from '../../lib/store/cosmosJobStore.js';
 import { Journal } from '../persistence/journal.js';
+import { installLinearQueries } from './linearQueries.js';
 
 /** The well-known Cosmos DB emulator key (public, not a secret). */
 export const EMULATOR_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nqAX4ZHl0r6bVaRH4v3u2SqwAtK26ReBiMedBgPgw==';
@@ -40,25 +41,68 @@ interface DocumentsInternals {
   _getPartition(data: Document): unknown;
   _set(data: Document): Document;
   delete(idOrRid: string, partition: unknown): void;
+  replace(data: Document, original: Document): Document;
 }
 
-const journals = new AsyncLocalStorage<Journal<CosmosRecord>>();
+/** The server's databases and containers collections, as far as the tagging uses them. */
+interface ContainerInternals {
+  _parent: object;
+  _newItem(data?: unknown): object;
+}
+
+interface AccountInternals {
+  read(): { writableLocations: { databaseAccountEndpoint: string }[] };
+}
+
+/** Database and container items → the account they belong to. */
+const accounts = new WeakMap<object, AccountInternals>();
+/** Journals by account endpoint (`https://127.0.0.1:<port>/`), registered once a server has loaded its documents back. */
+const journals = new Map<string, Journal<CosmosRecord>>();
+
+function journalOf(documents: DocumentsInternals): Journal<CosmosRecord> | undefined {
+  const account = accounts.get(documents._parent);
+  return account && journals.get(account.read().writableLocations[0]?.databaseAccountEndpoint ?? '');
+}
+
 let hooked = false;
+/** Inside a replace (the server's replace is a delete then a set): the delete is not journaled. */
+let replacing = 0;
 
 function hookDocumentWrites(): void {
   if (hooked) return;
   hooked = true;
   const Documents = (require('@vercel/cosmosdb-server/lib/account/documents') as { default: { prototype: DocumentsInternals } }).default;
-  const { _set, delete: remove } = Documents.prototype;
+  const { _set, delete: remove, replace } = Documents.prototype;
+  const tag = (module: string, owner: (parent: object) => AccountInternals | undefined) => {
+    const Items = (require(`@vercel/cosmosdb-server/lib/account/${module}`) as { default: { prototype: ContainerInternals } }).default;
+    const newItem = Items.prototype._newItem;
+    Items.prototype._newItem = function (this: ContainerInternals, data?: unknown) {
+      const item = newItem.call(this, data);
+      const account = owner(this._parent);
+      if (account) accounts.set(item, account);
+      return item;
+    };
+  };
+  tag('databases', (account) => account as AccountInternals);
+  tag('collections', (database) => accounts.get(database));
+  // One record per replace (the new document): a crash between a `del` and its `doc` would lose it.
+  Documents.prototype.replace = function (this: DocumentsInternals, data: Document, original: Document) {
+    replacing += 1;
+    try {
+      return replace.call(this, data, original);
+    } finally {
+      replacing -= 1;
+    }
+  };
   Documents.prototype._set = function (this: DocumentsInternals, data: Document) {
     const result = _set.call(this, data);
-    journals.getStore()?.append({ c: this._parent.read()?.id ?? '', pk: this._getPartition(data) ?? null, doc: data });
+    journalOf(this)?.append({ c: this._parent.read()?.id ?? '', pk: this._getPartition(data) ?? null, doc: data });
     return result;
   };
   Documents.prototype.delete = function (this: DocumentsInternals, idOrRid: string, partition: unknown) {
     const existing = this._item('/id', idOrRid, partition).read();
     remove.call(this, idOrRid, partition);
-    if (existing) journals.getStore()?.append({ c: this._parent.read()?.id ?? '', pk: this._getPartition(existing) ?? null, del: existing.id });
+    if (existing && replacing === 0) journalOf(this)?.append({ c: this._parent.read()?.id ?? '', pk: this._getPartition(existing) ?? null, del: existing.id });
   };
 }
 
@@ -77,6 +121,7 @@ function finalDocuments(records: readonly CosmosRecord[]): Map<string, CosmosRec
 
 export async function startLocalCosmos(databaseId: string, options: { journalPath?: string } = {}): Promise<LocalCosmos> {
   const { createHttpsServer } = await import('@vercel/cosmosdb-server');
+  installLinearQueries();
   let journal: Journal<CosmosRecord> | undefined;
   let saved: (CosmosRecord & { doc: Document })[] = [];
   if (options.journalPath) {
@@ -87,17 +132,8 @@ export async function startLocalCosmos(databaseId: string, options: { journalPat
     });
     journal = opened.journal;
   }
-  let restoring = true;
   // keepAlive: without it the server closes every connection, and each request pays a new TLS handshake.
   const server = createHttpsServer({ keepAlive: true });
-  const handlers = server.listeners('request') as ((req: unknown, res: unknown) => void)[];
-  server.removeAllListeners('request');
-  server.on('request', (req, res) => {
-    const run = () => handlers.forEach((handle) => handle.call(server, req, res));
-    // While the saved documents are loaded back they are already in the journal: nothing to write.
-    if (journal && !restoring) journals.run(journal, run);
-    else run();
-  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   // The server's certificate is self-signed; this agent is only ever used for it, on loopback.
   const agent = new https.Agent({ rejectUnauthorized: false, keepAlive: true });
@@ -112,7 +148,8 @@ export async function startLocalCosmos(databaseId: string, options: { journalPat
       }),
     );
   }
-  restoring = false;
+  // Only now: the documents loaded back are already in the (compacted) journal.
+  if (journal) journals.set(`${endpoint}/`, journal);
   const store = await createCosmosJobStore({ endpoint, databaseId, key: EMULATOR_KEY, agent });
   return {
     endpoint,
@@ -123,6 +160,7 @@ export async function startLocalCosmos(databaseId: string, options: { journalPat
       agent.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+      journals.delete(`${endpoint}/`);
       journal?.close();
     },
   };
