@@ -1,7 +1,8 @@
 // Cosmos DB for NoSQL, serverless, Entra-only (disableLocalAuth): database `tokengate` with containers
-// `jobs` and `batches`, both partitioned by /id. Names, partition key and the jobs indexing policy mirror
-// src/lib/store/cosmosJobStore.ts (JOBS_CONTAINER, BATCHES_CONTAINER, PARTITION_KEY_PATH,
-// JOBS_INDEXING_POLICY); test/infra/bicepContract.test.ts checks that they agree. The app never creates
+// `jobs`, `batches` and `queues`, all partitioned by /id. Names, partition key and the jobs indexing policy
+// mirror src/lib/store/cosmosJobStore.ts (JOBS_CONTAINER, BATCHES_CONTAINER, PARTITION_KEY_PATH,
+// JOBS_INDEXING_POLICY) and src/lib/queues/cosmosQueueStore.ts (QUEUES_CONTAINER, QUEUES_PARTITION_KEY_PATH:
+// a queue's document id is its name); test/infra/bicepContract.test.ts checks that they agree. The app never creates
 // containers in Azure (data-plane RBAC cannot), so they must exist here.
 
 param name string
@@ -124,6 +125,23 @@ resource batches 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@
   }
 }
 
+// Named queues (POST /api/queues): a handful of small documents, id = queue name.
+resource queues 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'queues'
+  properties: {
+    resource: {
+      id: 'queues'
+      partitionKey: {
+        paths: [
+          '/id'
+        ]
+        kind: 'Hash'
+      }
+    }
+  }
+}
+
 // Cosmos DB Built-in Data Contributor, a data-plane role (sqlRoleDefinitions, not Microsoft.Authorization):
 // read/write items and read metadata, nothing on the control plane.
 var cosmosBuiltInDataContributor = '00000000-0000-0000-0000-000000000002'
@@ -148,3 +166,4 @@ output endpoint string = account.properties.documentEndpoint
 output databaseName string = database.name
 output jobsContainerName string = jobs.name
 output batchesContainerName string = batches.name
+output queuesContainerName string = queues.name

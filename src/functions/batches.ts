@@ -9,7 +9,7 @@ import { FINAL_STATUSES } from '../lib/jobs/job.js';
 import { CSV_HEADER_LINE, isFinal, toBatchOutput, toCsvRow, toJsonResults } from '../lib/jobs/results.js';
 import { services } from '../lib/services.js';
 import { InvalidContinuationError } from '../lib/store/jobStore.js';
-import { errorResponse } from './http.js';
+import { errorResponse, isIssuedId } from './http.js';
 
 export const DEFAULT_PAGE_SIZE = 1_000;
 export const MAX_PAGE_SIZE = 5_000;
@@ -18,6 +18,7 @@ type ResultFormat = (typeof RESULT_FORMATS)[number];
 
 export async function batchStatus(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
   const id = request.params.batch_id ?? '';
+  if (!isIssuedId(id)) return errorResponse(404, 'not_found', 'no batch has that id');
   const { store } = await services();
   const batch = await store.getBatch(id);
   if (!batch) return errorResponse(404, 'not_found', `no batch with id "${id}"`);
@@ -36,6 +37,7 @@ export async function batchResults(request: HttpRequest, _context: InvocationCon
   const limitText = request.query.get('limit');
   const limit = limitText === null ? DEFAULT_PAGE_SIZE : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) return errorResponse(400, 'invalid_limit', `limit must be a whole number from 1 to ${MAX_PAGE_SIZE}`);
+  if (!isIssuedId(id)) return errorResponse(404, 'not_found', 'no batch has that id');
   const { store } = await services();
   const batch = await store.getBatch(id);
   if (!batch) return errorResponse(404, 'not_found', `no batch with id "${id}"`);

@@ -9,6 +9,7 @@ import { mapWithConcurrency } from '../lib/mapWithConcurrency.js';
 import { services } from '../lib/services.js';
 import { correlated } from '../lib/telemetry/correlation.js';
 import { telemetry } from '../lib/telemetry/metrics.js';
+import { isIssuedId } from './http.js';
 import { StartResult, startJobOnce } from './startJob.js';
 
 export type DispatchResult = StartResult | 'unknown_job';
@@ -35,11 +36,16 @@ export async function dispatchJobs(messages: unknown[], context: InvocationConte
   const client = df.getClient(context);
   recordLag(context);
   return mapWithConcurrency(messages, DISPATCH_CONCURRENCY, async (raw): Promise<DispatchResult> => {
-    const message = raw as DispatchMessage;
-    const job = typeof message?.jobId === 'string' ? await store.getJob(message.jobId) : undefined;
+    const jobId = (raw as Partial<DispatchMessage> | null | undefined)?.jobId;
+    // Only an id of the shape the producer issues is looked up: the store throws on some others ('', '/',
+    // '#'), which would fail the whole batch and redeliver it forever, blocking the partition.
+    const wellFormed = typeof jobId === 'string' && isIssuedId(jobId);
+    const job = wellFormed ? await store.getJob(jobId) : undefined;
     if (!job) {
       // Nothing to run and nothing a retry would fix: log and move on rather than block the partition.
-      context.warn(correlated('dispatchJobs: event for an unknown job dropped', { requestId: String(message?.jobId) }));
+      // A malformed id is described, not logged: it could be anything, prompt text included.
+      const requestId = wellFormed ? jobId : `(malformed: ${typeof jobId === 'string' ? `a string of ${jobId.length} characters` : jobId === null ? 'null' : typeof jobId})`;
+      context.warn(correlated('dispatchJobs: event for an unknown job dropped', { requestId }));
       return 'unknown_job';
     }
     return startJobOnce(client, store, job, settings.retry);

@@ -1,12 +1,18 @@
 /**
  * `POST /api/producer`: validates every request before anything is written, records the batch and its
  * jobs as queued, and sends one event per job to Event Hub `jobs`, which starts their orchestrations.
+ * A named queue (envelope `queue`, or `?queue=` for any body, JSONL included) routes the jobs to its
+ * provider and gives them its priority when the submission names none.
  */
 import { app, HttpRequest, HttpResponseInit, InvocationContext, output } from '@azure/functions';
 import { newJobs } from '../lib/jobs/newJobs.js';
 import { DispatchMessage } from '../lib/jobs/pipeline.js';
-import { parseSubmission, SubmissionError } from '../lib/jobs/submission.js';
+import { parseSubmission, Submission, SubmissionError } from '../lib/jobs/submission.js';
+import { Queue } from '../lib/queues/queue.js';
+import { routeFor } from '../lib/queues/routing.js';
+import { resolveQueue } from '../lib/queues/service.js';
 import { services } from '../lib/services.js';
+import { JobStore } from '../lib/store/jobStore.js';
 
 export const jobsHub = output.eventHub({ eventHubName: 'jobs', connection: 'EventHubConnection' });
 
@@ -21,12 +27,18 @@ export async function producer(request: HttpRequest, context: InvocationContext)
   }
   try {
     const body = Buffer.from(await request.arrayBuffer());
-    const submission = parseSubmission(body, request.headers.get('content-type'), limits);
+    const parsed = parseSubmission(body, request.headers.get('content-type'), limits);
+    const queue = await queueOf(store, parsed, request.query.get('queue'));
+    const route = routeFor(queue, { deployment: settings.deployment, model: settings.model, tokensPerMinute: settings.gate.tokensPerMinute });
+    const submission: Submission = route.priority !== null && !parsed.priorityGiven ? { ...parsed, priority: route.priority } : parsed;
     const { batch, jobs } = newJobs(submission, {
-      deployment: settings.deployment,
-      model: settings.model,
+      deployment: route.deployment,
+      model: route.model,
       defaultMaxTokens: settings.defaultMaxTokens,
-      maxCharge: settings.gate.tokensPerMinute,
+      maxCharge: route.maxCharge,
+      maxChargeName: route.maxChargeName,
+      ...(route.queue ? { queue: route.queue } : {}),
+      ...(route.provider ? { provider: route.provider } : {}),
       kind: 'chat',
       now: new Date(),
     });
@@ -42,6 +54,19 @@ export async function producer(request: HttpRequest, context: InvocationContext)
     if (error instanceof SubmissionError) return refused(error);
     throw error;
   }
+}
+
+/** The queue the submission names (envelope or query; they must agree), or null. Unknown: a 400 on `queue`. */
+async function queueOf(store: JobStore, submission: Submission, fromQuery: string | null): Promise<Queue | null> {
+  const fromBody = submission.queue ?? null;
+  const named = fromQuery === null || fromQuery === '' ? fromBody : fromQuery;
+  if (named === null) return null;
+  if (fromBody !== null && fromBody !== named) {
+    throw new SubmissionError([{ item: null, field: 'queue', message: `names "${fromBody}" while ?queue= names "${fromQuery}": give one` }]);
+  }
+  const queue = await resolveQueue(store, named);
+  if (!queue) throw new SubmissionError([{ item: null, field: 'queue', message: `no queue is named "${named}" or has that id` }]);
+  return queue;
 }
 
 app.http('producer', { methods: ['POST'], route: 'producer', authLevel: 'function', extraOutputs: [jobsHub], handler: producer });

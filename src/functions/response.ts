@@ -2,10 +2,11 @@
 import { app, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { FINAL_STATUSES } from '../lib/jobs/job.js';
 import { services } from '../lib/services.js';
-import { errorResponse } from './http.js';
+import { errorResponse, isIssuedId } from './http.js';
 
 export async function response(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
   const id = request.params.request_id ?? '';
+  if (!isIssuedId(id)) return errorResponse(404, 'not_found', 'no request has that id');
   const { store } = await services();
   const job = await store.getJob(id);
   if (!job) return errorResponse(404, 'not_found', `no request with id "${id}"`);

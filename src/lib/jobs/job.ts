@@ -4,6 +4,8 @@
  */
 import { Priority } from '../gate/types.js';
 import { ChargeableRequest } from '../model/charge.js';
+import type { ProviderConfig } from '../model/providers.js';
+import type { QueueRef } from '../queues/queue.js';
 
 export const JOB_STATUSES = ['queued', 'waiting', 'running', 'completed', 'failed'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -41,6 +43,9 @@ export interface JobError {
 
 export type Metadata = Readonly<Record<string, string | number | boolean | null>>;
 
+/** Any JSON value: what a caller's `supportive_variable` may be. */
+export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
 export interface Job {
   /** The request id: unguessable, also the orchestration instance id. */
   readonly id: string;
@@ -49,6 +54,7 @@ export interface Job {
   readonly customId: string | null;
   readonly kind: JobKind;
   readonly priority: Priority;
+  /** What its gate is keyed by: the Azure deployment, or for another provider gateKeyFor(provider). */
   readonly deployment: string;
   /** The request as it will be sent: always with an explicit completion budget. */
   readonly request: ChatCompletionRequest;
@@ -61,6 +67,16 @@ export interface Job {
   readonly usage: Usage | null;
   readonly error: JobError | null;
   readonly metadata: Metadata | null;
+  /** The caller's own value for this item (`supportive_variable`), returned with its result; absent when none. */
+  readonly supportiveVariable?: JsonValue;
+  /** The named queue it was submitted to; absent for the default path. */
+  readonly queue?: QueueRef;
+  /**
+   * Where it is sent: a copy of its queue's first provider, taken at submission (no secret, only the name
+   * of the setting holding it), so editing or deleting the queue never changes a job already accepted.
+   * Absent: the app's own deployment.
+   */
+  readonly provider?: ProviderConfig;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly completedAt: string | null;
@@ -73,6 +89,8 @@ export interface Batch {
   readonly metadata: Metadata | null;
   /** Called once when every job is final (HMAC-signed). */
   readonly webhook: string | null;
+  /** The named queue it was submitted to; absent for the default path. */
+  readonly queue?: QueueRef;
   readonly createdAt: string;
   /** When the completion was claimed for notification: set once, by exactly one finishing job. */
   readonly completedAt?: string | null;

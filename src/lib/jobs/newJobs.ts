@@ -5,6 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chargeFor, withExplicitMaxTokens } from '../model/charge.js';
+import { ProviderConfig } from '../model/providers.js';
+import { QueueRef } from '../queues/queue.js';
 import { Batch, Job, JobKind } from './job.js';
 import { Submission, SubmissionError, ValidationIssue } from './submission.js';
 
@@ -14,11 +16,17 @@ export function newId(prefix: string): string {
 }
 
 export interface NewJobsOptions {
+  /** The gate key: the Azure deployment, or gateKeyFor(provider). */
   readonly deployment: string;
   readonly model: string;
   readonly defaultMaxTokens: number;
-  /** Largest charge the deployment's quota can ever admit. */
+  /** Largest charge the deployment's quota (and the queue's limit) can ever admit. */
   readonly maxCharge: number;
+  /** What `maxCharge` is, for the refusal: "the deployment's whole quota" unless said otherwise. */
+  readonly maxChargeName?: string;
+  /** The named queue the submission went to, and the provider it routes to: both recorded on every job. */
+  readonly queue?: QueueRef;
+  readonly provider?: ProviderConfig;
   readonly kind: JobKind;
   readonly now: Date;
   /** Fixed ids, so a redelivered message maps to the same batch and jobs (feedback); random otherwise. */
@@ -34,7 +42,11 @@ export function newJobs(submission: Submission, options: NewJobsOptions): { batc
     const request = withExplicitMaxTokens(item.request, options.defaultMaxTokens);
     const charge = chargeFor(request, options.model);
     if (charge > options.maxCharge) {
-      issues.push({ item: index, field: 'max_tokens', message: `is charged ${charge} tokens (prompt + max_tokens × choices), more than the deployment's whole quota of ${options.maxCharge}` });
+      issues.push({
+        item: index,
+        field: 'max_tokens',
+        message: `is charged ${charge} tokens (prompt + max_tokens × choices), more than ${options.maxChargeName ?? "the deployment's whole quota"} of ${options.maxCharge}`,
+      });
     }
     return {
       id: options.ids?.jobIds[index] ?? newId('req'),
@@ -51,12 +63,24 @@ export function newJobs(submission: Submission, options: NewJobsOptions): { batc
       usage: null,
       error: null,
       metadata: submission.metadata,
+      // Only when present, so a job of the default path is stored exactly as before.
+      ...(item.supportiveVariable !== undefined ? { supportiveVariable: item.supportiveVariable } : {}),
+      ...(options.queue ? { queue: options.queue } : {}),
+      ...(options.provider ? { provider: options.provider } : {}),
       createdAt: at,
       updatedAt: at,
       completedAt: null,
     };
   });
   if (issues.length > 0) throw new SubmissionError(issues);
-  const batch: Batch = { id: batchId, total: jobs.length, priority: submission.priority, metadata: submission.metadata, webhook: submission.webhook, createdAt: at };
+  const batch: Batch = {
+    id: batchId,
+    total: jobs.length,
+    priority: submission.priority,
+    metadata: submission.metadata,
+    webhook: submission.webhook,
+    ...(options.queue ? { queue: options.queue } : {}),
+    createdAt: at,
+  };
   return { batch, jobs };
 }

@@ -8,8 +8,12 @@
  *   spreadsheet formula injection neutralized.
  * The per-job functions (`toBatchOutputLine`, `toJsonResult`, `toCsvRow` + `CSV_HEADER_LINE`) let a
  * caller stream page by page instead of holding the whole batch.
+ *
+ * The caller's own data travels with every job: `supportive_variable` (per item) and `metadata` (per
+ * submission) are in the JSON results and the CSV columns always, and in a Batch API line when the job
+ * has them (a line of a job without them is exactly the Batch API's).
  */
-import { FINAL_STATUSES, Job, JobStatus, Metadata, Usage } from './job.js';
+import { FINAL_STATUSES, Job, JobStatus, JsonValue, Metadata, Usage } from './job.js';
 
 // ---------------------------------------------------------------------------------------------
 // Batch API output (JSONL)
@@ -25,12 +29,22 @@ export interface BatchOutputError {
   readonly message: string;
 }
 
-/** One line of Azure OpenAI Batch API output. */
+/** One line of Azure OpenAI Batch API output, plus the caller's own data when the job has any. */
 export interface BatchOutputLine {
   readonly id: string;
   readonly custom_id: string | null;
   readonly response: BatchOutputResponse | null;
   readonly error: BatchOutputError | null;
+  readonly supportive_variable?: JsonValue;
+  readonly metadata?: Metadata;
+}
+
+/** The job's own data for a Batch API line: only the fields it has. */
+function callerData(job: Job): Pick<BatchOutputLine, 'supportive_variable' | 'metadata'> {
+  return {
+    ...(job.supportiveVariable !== undefined ? { supportive_variable: job.supportiveVariable } : {}),
+    ...(job.metadata !== null && job.metadata !== undefined ? { metadata: job.metadata } : {}),
+  };
 }
 
 export class JobNotFinalError extends Error {
@@ -66,7 +80,7 @@ function errorOf(job: Job): BatchOutputError {
  */
 export function toBatchOutputRecord(job: Job): BatchOutputLine {
   if (job.status === 'completed') {
-    return { id: job.id, custom_id: job.customId, response: { status_code: 200, request_id: job.id, body: job.result }, error: null };
+    return { id: job.id, custom_id: job.customId, response: { status_code: 200, request_id: job.id, body: job.result }, error: null, ...callerData(job) };
   }
   if (job.status === 'failed') {
     const error = errorOf(job);
@@ -76,6 +90,7 @@ export function toBatchOutputRecord(job: Job): BatchOutputLine {
       custom_id: job.customId,
       response: status === null ? null : { status_code: status, request_id: job.id, body: { error } },
       error,
+      ...callerData(job),
     };
   }
   throw new JobNotFinalError(job.id, job.status);
@@ -113,6 +128,8 @@ export interface JsonResult {
   readonly error: JsonResultError | null;
   readonly usage: Usage | null;
   readonly metadata: Metadata | null;
+  /** The item's `supportive_variable`, or null when it gave none. */
+  readonly supportive_variable: JsonValue;
 }
 
 export function toJsonResult(job: Job): JsonResult {
@@ -124,6 +141,7 @@ export function toJsonResult(job: Job): JsonResult {
     error: job.status === 'failed' ? (job.error === null ? { status: null, ...errorOf(job) } : { ...job.error }) : null,
     usage: job.usage,
     metadata: job.metadata,
+    supportive_variable: job.supportiveVariable ?? null,
   };
 }
 
@@ -143,6 +161,8 @@ export const CSV_COLUMNS = [
   'completion_tokens',
   'error_code',
   'error_message',
+  'supportive_variable',
+  'metadata',
 ] as const;
 export const CSV_HEADER_LINE = `${CSV_COLUMNS.join(',')}\r\n`;
 
@@ -195,6 +215,9 @@ export function toCsvRow(job: Job): string {
     job.usage?.completion_tokens ?? null,
     error?.code ?? null,
     error?.message ?? null,
+    // A string as it is; any other value as JSON, so a spreadsheet shows what was sent.
+    job.supportiveVariable === undefined || job.supportiveVariable === null ? null : typeof job.supportiveVariable === 'string' ? job.supportiveVariable : JSON.stringify(job.supportiveVariable),
+    job.metadata === null || job.metadata === undefined ? null : JSON.stringify(job.metadata),
   ];
   return `${fields.map(csvField).join(',')}\r\n`;
 }

@@ -6,8 +6,9 @@
  * Accepted bodies:
  * - one chat completion request: `{ messages: [...], ... }`;
  * - a JSON array of them;
- * - an envelope `{ requests: [...], priority?, metadata?, webhook? }` (unknown envelope fields are
- *   rejected: they are most likely typos of ours);
+ * - an envelope `{ requests: [...], priority?, metadata?, webhook?, queue? }` (unknown envelope fields
+ *   are rejected: they are most likely typos of ours); `queue` names a named queue (name or id), which
+ *   the producer resolves;
  * - with Content-Type `application/jsonl` (or `application/x-ndjson`, `application/jsonlines`,
  *   `application/x-jsonlines`): an Azure OpenAI Batch API input file, one
  *   `{ custom_id, method: 'POST', url: '/chat/completions', body: {...request} }` per line.
@@ -16,10 +17,16 @@
  * and a plain request may carry `custom_id`, which is taken out of the request and kept as the item's
  * `customId`. A `custom_id`, wherever given, must be unique within the submission.
  *
+ * Wherever a request goes (item, or a Batch API line's `body`), the shorthand
+ * `{ prompt, system_prompt?, supportive_variable?, ...other request fields }` may stand instead: it
+ * becomes `messages` [system, user]. Any request may carry `supportive_variable` (any JSON value, at
+ * most MAX_SUPPORTIVE_VARIABLE_CHARS as JSON): it is taken out of the request, never sent to the
+ * model, and returned with the job's result and in every export.
+ *
  * What happens to the request fields:
  * - `model` is removed: the deployment decides the model (in Azure Batch files it names the
  *   deployment, which here is the app's configuration);
- * - `custom_id` is removed (it becomes `SubmittedItem.customId`);
+ * - `custom_id` is removed (it becomes `SubmittedItem.customId`), and so is `supportive_variable`;
  * - every other field passes through untouched (Azure accepts many: tools, response_format, seed, ...);
  *   only the fields the gate relies on, or that cannot work for a queued job, are checked.
  * No completion budget is added here: apply `withExplicitMaxTokens` before charging.
@@ -31,10 +38,11 @@
  * when `item` is null; '' means the item (or the body) as a whole.
  *
  * The walk over a request only descends known, fixed levels (messages → parts → image_url), never
- * into arbitrary JSON, so deeply nested input cannot exhaust the stack.
+ * into arbitrary JSON, so deeply nested input cannot exhaust the stack. Each item must also fit the
+ * store as it is (MAX_ITEM_DEPTH, MAX_ITEM_BYTES), checked first and without recursion.
  */
 import { PRIORITIES, Priority } from '../gate/types.js';
-import { ChatCompletionRequest, Metadata } from './job.js';
+import { ChatCompletionRequest, JsonValue, Metadata } from './job.js';
 
 export interface SubmissionLimits {
   /** Requests in one submission. */
@@ -77,19 +85,42 @@ export const DEFAULT_SUBMISSION_PRIORITY: Priority = 'batch';
 export const METADATA_LIMITS = Object.freeze({ maxKeys: 16, maxKeyChars: 64, maxValueChars: 512 });
 export const MAX_CUSTOM_ID_CHARS = 512;
 export const MAX_WEBHOOK_CHARS = 2048;
+/** A `supportive_variable` as JSON text: it is stored with every job and written into every export row. */
+export const MAX_SUPPORTIVE_VARIABLE_CHARS = 16_384;
+/** A queue name or id in a submission (the queue API's own names are shorter). */
+export const MAX_QUEUE_REF_CHARS = 64;
 /** Bounds for `n` and `best_of`. */
 export const MAX_CHOICES = 128;
+/**
+ * Levels of objects and arrays in one item (the item itself is level 1). Fields we do not check pass
+ * through to the stored job, and Cosmos DB refuses a document nested over 128 levels; JSON.stringify
+ * (the SDK's, the tokenizer's) overflows the stack a few thousand levels down. Either was a 500 after
+ * the other items of the call were written. Real requests, tools and JSON schemas included, stay far below.
+ */
+export const MAX_ITEM_DEPTH = 64;
+/**
+ * One item as UTF-8 JSON. Its job is one Cosmos DB document (2 MB at most, refused with a 413 beyond),
+ * which later holds the model's result too: half of it for the request.
+ */
+export const MAX_ITEM_BYTES = 1024 * 1024;
 
 export interface SubmittedItem {
   readonly customId: string | null;
   readonly request: ChatCompletionRequest;
+  /** The item's `supportive_variable`; absent when it gave none. */
+  readonly supportiveVariable?: JsonValue;
 }
 
 export interface Submission {
   readonly items: SubmittedItem[];
+  /** The envelope's priority, else DEFAULT_SUBMISSION_PRIORITY (see `priorityGiven`). */
   readonly priority: Priority;
+  /** True when the envelope named the priority: a queue's own priority then does not replace it. */
+  readonly priorityGiven?: boolean;
   readonly metadata: Metadata | null;
   readonly webhook: string | null;
+  /** The envelope's `queue` (a queue name or id, not yet resolved); absent or null: the default path. */
+  readonly queue?: string | null;
 }
 
 export interface ValidationIssue {
@@ -321,8 +352,8 @@ function parseJson(text: string, limits: SubmissionLimits, issues: IssueList): S
     throw issues.error();
   }
   if (has(value, 'requests')) return parseEnvelope(value, limits, issues);
-  if (!has(value, 'messages') && !has(value, 'body')) {
-    issues.add(null, '', 'expected a chat completion request (with messages), an array of them, or { requests: [...] }');
+  if (!has(value, 'messages') && !has(value, 'body') && !has(value, 'prompt')) {
+    issues.add(null, '', 'expected a chat completion request (with messages or prompt), an array of them, or { requests: [...] }');
     throw issues.error();
   }
   const items = collectItems([value], issues, (v, i, ids) => parseJsonItem(v, i, limits, issues, ids));
@@ -336,7 +367,7 @@ function looksLikeJsonl(text: string): boolean {
   return first.ok && isObject(first.value);
 }
 
-const ENVELOPE_FIELDS = ['requests', 'priority', 'metadata', 'webhook'];
+const ENVELOPE_FIELDS = ['requests', 'priority', 'metadata', 'webhook', 'queue'];
 
 function parseEnvelope(envelope: JsonObject, limits: SubmissionLimits, issues: IssueList): Submission {
   for (const key of Object.keys(envelope)) {
@@ -344,19 +375,21 @@ function parseEnvelope(envelope: JsonObject, limits: SubmissionLimits, issues: I
   }
   let priority: Priority = DEFAULT_SUBMISSION_PRIORITY;
   const rawPriority = envelope['priority'];
-  if (rawPriority !== undefined && rawPriority !== null) {
+  const priorityGiven = rawPriority !== undefined && rawPriority !== null;
+  if (priorityGiven) {
     if (typeof rawPriority === 'string' && (PRIORITIES as readonly string[]).includes(rawPriority)) priority = rawPriority as Priority;
     else issues.add(null, 'priority', `must be one of ${PRIORITIES.map((p) => `"${p}"`).join(', ')}`);
   }
   const metadata = parseMetadata(envelope['metadata'], issues);
   const webhook = parseWebhook(envelope['webhook'], issues);
+  const queue = parseQueueRef(envelope['queue'], issues);
   const requests = envelope['requests'];
   if (!Array.isArray(requests)) {
     issues.add(null, 'requests', `must be an array of chat completion requests; got ${kindOf(requests)}`);
     throw issues.error();
   }
   const items = parseItems(requests, 'requests', limits, issues);
-  return { items, priority, metadata, webhook };
+  return { items, priority, priorityGiven, metadata, webhook, queue };
 }
 
 function parseItems(values: readonly unknown[], field: string, limits: SubmissionLimits, issues: IssueList): SubmittedItem[] {
@@ -389,14 +422,15 @@ function parseJsonItem(value: unknown, item: number, limits: SubmissionLimits, i
     issues.add(item, '', `expected a chat completion request object; got ${kindOf(value)}`);
     return null;
   }
-  if (!has(value, 'messages') && has(value, 'body')) return parseBatchLine(value, item, null, limits, issues, ids);
+  if (!checkStorable(value, item, issues)) return null;
+  if (!has(value, 'messages') && !has(value, 'prompt') && has(value, 'body')) return parseBatchLine(value, item, null, limits, issues, ids);
   let customId: string | null = null;
   if (has(value, 'custom_id') && value['custom_id'] !== null) {
     customId = checkCustomId(value['custom_id'], item, null, issues, ids);
     if (customId === null) return null;
   }
-  const request = parseRequest(value, item, '', limits, issues);
-  return request === null ? null : { customId, request };
+  const parsed = parseItemRequest(value, item, '', limits, issues);
+  return parsed === null ? null : { customId, ...parsed };
 }
 
 /** `line` is the 1-based JSONL line being read (it shapes messages), or null in a JSON body. */
@@ -417,6 +451,50 @@ function checkCustomId(value: unknown, item: number, line: number | null, issues
   }
   ids.set(value, item);
   return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the store can hold
+
+/** Whether the item fits the store as it is (MAX_ITEM_DEPTH, then MAX_ITEM_BYTES); if not, one issue says why. */
+function checkStorable(value: JsonObject, item: number, issues: IssueList): boolean {
+  const deep = pathDeeperThan(value, MAX_ITEM_DEPTH);
+  if (deep !== null) {
+    issues.add(item, deep, `is nested more than ${MAX_ITEM_DEPTH} levels deep (objects and arrays, counting the request itself); the limit is ${MAX_ITEM_DEPTH}`);
+    return false;
+  }
+  // Safe now: the depth is bounded, so stringify cannot overflow.
+  const bytes = Buffer.byteLength(JSON.stringify(value), 'utf8');
+  if (bytes > MAX_ITEM_BYTES) {
+    issues.add(item, '', `is ${formatCount(bytes)} bytes as JSON; one request may be at most ${formatCount(MAX_ITEM_BYTES)}`);
+    return false;
+  }
+  return true;
+}
+
+interface DepthFrame {
+  readonly value: object;
+  readonly depth: number;
+  readonly key: string | number | null;
+  readonly parent: DepthFrame | null;
+}
+
+/** The path (first 8 steps) to the first object or array deeper than `max` levels, or null. Iterative: no stack to exhaust. */
+function pathDeeperThan(root: JsonObject, max: number): string | null {
+  const stack: DepthFrame[] = [{ value: root, depth: 1, key: null, parent: null }];
+  for (let frame = stack.pop(); frame !== undefined; frame = stack.pop()) {
+    if (frame.depth > max) {
+      const keys: (string | number)[] = [];
+      for (let f: DepthFrame | null = frame; f !== null && f.key !== null; f = f.parent) keys.unshift(f.key);
+      const path = keys.slice(0, 8).reduce<string>((at, key) => (typeof key === 'number' ? index(at, key) : prop(at, key)), '');
+      return keys.length > 8 ? `${path}…` : path;
+    }
+    const entries: [string | number, unknown][] = Array.isArray(frame.value) ? [...frame.value.entries()] : Object.entries(frame.value);
+    for (const [key, child] of entries) {
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: frame.depth + 1, key, parent: frame });
+    }
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,6 +523,7 @@ function parseJsonl(text: string, limits: SubmissionLimits, issues: IssueList): 
       issues.add(lineIndex, '', `line ${lineIndex + 1}: expected a Batch API request { custom_id, method, url, body }; got ${kindOf(parsed.value)}`);
       return;
     }
+    if (!checkStorable(parsed.value, lineIndex, issues)) return;
     const item = parseBatchLine(parsed.value, lineIndex, lineIndex + 1, limits, issues, ids);
     if (item !== null) items.push(item);
   });
@@ -452,7 +531,7 @@ function parseJsonl(text: string, limits: SubmissionLimits, issues: IssueList): 
   return { items, priority: DEFAULT_SUBMISSION_PRIORITY, metadata: null, webhook: null };
 }
 
-const BATCH_LINE_FIELDS = ['custom_id', 'method', 'url', 'body'];
+const BATCH_LINE_FIELDS = ['custom_id', 'method', 'url', 'body', 'supportive_variable'];
 
 /** A Batch API input line; `lineNumber` is its 1-based JSONL line (null in a JSON body), named in messages. */
 function parseBatchLine(
@@ -483,10 +562,16 @@ function parseBatchLine(
     issues.add(item, 'url', `must be ${BATCH_LINE_URLS.map((u) => `"${u}"`).join(' or ')}; got ${typeof url === 'string' ? quote(url) : kindOf(url)}`);
   }
   const body = line['body'];
-  let request: ChatCompletionRequest | null = null;
+  let parsed: Omit<SubmittedItem, 'customId'> | null = null;
   if (!isObject(body)) issues.add(item, 'body', `must be a chat completion request object; got ${kindOf(body)}`);
-  else request = parseRequest(body, item, 'body', limits, issues);
-  return issues.total === before && request !== null ? { customId, request } : null;
+  else parsed = parseItemRequest(body, item, 'body', limits, issues);
+  // Beside custom_id, where a Batch API file keeps the caller's own data; or in the body, not both.
+  if (has(line, 'supportive_variable')) {
+    const supportive = checkSupportiveVariable(line['supportive_variable'], item, 'supportive_variable', issues);
+    if (parsed?.supportiveVariable !== undefined) issues.add(item, 'supportive_variable', 'is also given in body: give it once');
+    else if (parsed !== null && supportive !== undefined) parsed = { ...parsed, supportiveVariable: supportive };
+  }
+  return issues.total === before && parsed !== null ? { customId, ...parsed } : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -554,8 +639,85 @@ function parseWebhook(value: unknown, issues: IssueList): string | null {
 // ---------------------------------------------------------------------------------------------
 // One chat completion request
 
+/** A queue name or id: checked for shape only; the producer looks it up. */
+function parseQueueRef(value: unknown, issues: IssueList): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.trim() === '' || value.length > MAX_QUEUE_REF_CHARS) {
+    issues.add(null, 'queue', `must be a queue name or id (1 to ${MAX_QUEUE_REF_CHARS} characters); got ${typeof value === 'string' ? quote(value) : kindOf(value)}`);
+    return null;
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One item's request: full, or the shorthand; its supportive_variable
+
 /** Fields removed from every request (see the module comment). */
-const DROPPED_FIELDS = ['model', 'custom_id'];
+const DROPPED_FIELDS = ['model', 'custom_id', 'supportive_variable'];
+const SHORTHAND_FIELDS = ['prompt', 'system_prompt'];
+
+/** The request (a full one, or built from the shorthand) and the item's supportive_variable. */
+function parseItemRequest(value: JsonObject, item: number, path: string, limits: SubmissionLimits, issues: IssueList): Omit<SubmittedItem, 'customId'> | null {
+  const before = issues.total;
+  const supportive = has(value, 'supportive_variable') ? checkSupportiveVariable(value['supportive_variable'], item, prop(path, 'supportive_variable'), issues) : undefined;
+  let requestValue: JsonObject = value;
+  if (has(value, 'prompt') || has(value, 'system_prompt')) {
+    const expanded = expandShorthand(value, item, path, limits, issues);
+    if (expanded === null) return null;
+    requestValue = expanded;
+  }
+  const request = parseRequest(requestValue, item, path, limits, issues);
+  if (request === null || issues.total !== before) return null;
+  return supportive === undefined ? { request } : { request, supportiveVariable: supportive };
+}
+
+/** `{ prompt, system_prompt? }` → `messages` [system, user]; every other field stays as it is. */
+function expandShorthand(value: JsonObject, item: number, path: string, limits: SubmissionLimits, issues: IssueList): JsonObject | null {
+  const before = issues.total;
+  if (has(value, 'messages')) {
+    issues.add(item, prop(path, 'prompt'), 'give either prompt (with system_prompt) or messages, not both');
+    return null;
+  }
+  const text = (key: string, required: boolean): string | null => {
+    const v = value[key];
+    if (v === undefined || v === null) {
+      if (required) issues.add(item, prop(path, key), 'is required: the user message of the shorthand { prompt, system_prompt? }');
+      return null;
+    }
+    if (typeof v !== 'string' || v === '') {
+      issues.add(item, prop(path, key), `must be a non-empty string; got ${typeof v === 'string' ? 'an empty string' : kindOf(v)}`);
+      return null;
+    }
+    if (v.length > limits.maxContentChars) {
+      issues.add(item, prop(path, key), `is ${formatCount(v.length)} characters long; the limit is ${formatCount(limits.maxContentChars)}`);
+      return null;
+    }
+    return v;
+  };
+  const prompt = text('prompt', true);
+  const system = text('system_prompt', false);
+  if (issues.total !== before || prompt === null) return null;
+  const rest = Object.entries(value).filter(([key]) => !SHORTHAND_FIELDS.includes(key));
+  const messages = [...(system === null ? [] : [{ role: 'system', content: system }]), { role: 'user', content: prompt }];
+  return { messages, ...Object.fromEntries(rest) };
+}
+
+/** Any JSON value, bounded as JSON text; null counts as given (it is returned as null). */
+function checkSupportiveVariable(value: unknown, item: number, path: string, issues: IssueList): JsonValue | undefined {
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    // Only a pathologically deep value can fail here (RangeError): the body itself was JSON.
+    issues.add(item, path, 'is nested too deeply');
+    return undefined;
+  }
+  if (text.length > MAX_SUPPORTIVE_VARIABLE_CHARS) {
+    issues.add(item, path, `is ${formatCount(text.length)} characters as JSON; the limit is ${formatCount(MAX_SUPPORTIVE_VARIABLE_CHARS)}`);
+    return undefined;
+  }
+  return value as JsonValue;
+}
 
 function parseRequest(value: JsonObject, item: number, path: string, limits: SubmissionLimits, issues: IssueList): ChatCompletionRequest | null {
   const before = issues.total;
@@ -637,6 +799,9 @@ function checkMessage(message: unknown, item: number, path: string, limits: Subm
   if (role === 'tool') {
     const id = message['tool_call_id'];
     if (typeof id !== 'string' || id === '') issues.add(item, prop(path, 'tool_call_id'), 'is required for a tool message (a non-empty string)');
+  } else if (has(message, 'tool_call_id') && typeof message['tool_call_id'] !== 'string') {
+    // The tokenizer counts it as text: anything else made the charge throw (a 500).
+    issues.add(item, prop(path, 'tool_call_id'), `must be a string; got ${kindOf(message['tool_call_id'])}`);
   }
   const contentPath = prop(path, 'content');
   const content = message['content'];

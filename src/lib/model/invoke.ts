@@ -28,7 +28,7 @@ export async function callChatCompletion(client: AzureOpenAI, request: ChatCompl
 }
 
 /** The `completed` outcome for a parsed 200 body and its response headers. */
-export function completedOutcome(body: unknown, headers: HeaderSource): CallOutcome {
+export function completedOutcome(body: unknown, headers: HeaderSource): Extract<CallOutcome, { readonly kind: 'completed' }> {
   const completion = toPlainJson(body);
   return {
     kind: 'completed',

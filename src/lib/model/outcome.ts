@@ -14,6 +14,8 @@ export type CallOutcome =
       /** `azure-openai-deployment-utilization` as a fraction (0.632 for "63.2%"); PTU deployments only. */
       readonly utilization: number | null;
       readonly headers: { readonly remainingTokens: number | null; readonly remainingRequests: number | null };
+      /** OpenAI-compatible providers only: the limits their `x-ratelimit-*` headers state. */
+      readonly limits?: ProviderRateLimits;
     }
   /** A 429: pause admission; `rate_limit` means quota was exceeded, `overloaded` the service's own demand. */
   | {
@@ -22,6 +24,8 @@ export type CallOutcome =
       readonly retryAfterMs: number | null;
       readonly utilization: number | null;
       readonly error: JobError;
+      /** OpenAI-compatible providers only: the limits their `x-ratelimit-*` headers state. */
+      readonly limits?: ProviderRateLimits;
     }
   /** Worth another attempt later: 408, 409, 5xx, connection failures, timeouts, unknown errors. */
   | { readonly kind: 'transient'; readonly error: JobError; readonly retryAfterMs: number | null }
@@ -90,4 +94,53 @@ export function retryAfterMsFrom(headers: HeaderSource | null | undefined, now: 
 
 export function utilizationFrom(headers: HeaderSource | null | undefined): number | null {
   return headers ? parseUtilization(headers.get(UTILIZATION_HEADER)) : null;
+}
+
+/** What an OpenAI-style provider reports about its limits; every field null when not sent. */
+export interface ProviderRateLimits {
+  readonly limitRequests: number | null;
+  readonly limitTokens: number | null;
+  readonly remainingRequests: number | null;
+  readonly remainingTokens: number | null;
+  /** Until the request / token limit is fully replenished (`x-ratelimit-reset-*`, e.g. "6m0s"). */
+  readonly resetRequestsMs: number | null;
+  readonly resetTokensMs: number | null;
+}
+
+/** The `x-ratelimit-*` headers, or null when none of them came. */
+export function rateLimitsFrom(headers: HeaderSource | null): ProviderRateLimits | null {
+  if (headers === null) return null;
+  const limits: ProviderRateLimits = {
+    limitRequests: parseCount(headers.get('x-ratelimit-limit-requests')),
+    limitTokens: parseCount(headers.get('x-ratelimit-limit-tokens')),
+    remainingRequests: parseCount(headers.get('x-ratelimit-remaining-requests')),
+    remainingTokens: parseCount(headers.get('x-ratelimit-remaining-tokens')),
+    resetRequestsMs: parseDurationMs(headers.get('x-ratelimit-reset-requests')),
+    resetTokensMs: parseDurationMs(headers.get('x-ratelimit-reset-tokens')),
+  };
+  return Object.values(limits).every((v) => v === null) ? null : limits;
+}
+
+/** The wait the limits imply: the reset of whichever limit is spent, else the longest reset given. */
+export function retryAfterFromLimits(limits: ProviderRateLimits): number | null {
+  const spent: (number | null)[] = [];
+  if (limits.remainingRequests === 0) spent.push(limits.resetRequestsMs);
+  if (limits.remainingTokens === 0) spent.push(limits.resetTokensMs);
+  const candidates = (spent.length > 0 ? spent : [limits.resetRequestsMs, limits.resetTokensMs]).filter((v): v is number => v !== null);
+  return candidates.length === 0 ? null : Math.max(...candidates);
+}
+
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
+const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$/;
+const UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+
+/** OpenAI's reset durations ("1s", "6m0s", "20ms", "1h2m3.5s"), or a plain number of seconds, in ms. */
+export function parseDurationMs(header: string | null | undefined): number | null {
+  if (header === null || header === undefined) return null;
+  const raw = header.trim();
+  if (/^\d+(\.\d+)?$/.test(raw)) return Math.ceil(Number(raw) * 1000);
+  if (!DURATION.test(raw)) return null;
+  let total = 0;
+  for (const match of raw.matchAll(DURATION_PART)) total += Number(match[1]) * UNIT_MS[match[2]!]!;
+  return Number.isFinite(total) ? Math.ceil(total) : null;
 }

@@ -42,7 +42,8 @@ export function encodingFor(model: string): Encoding {
 }
 
 export function countTextTokens(text: string, model: string): number {
-  return (encodingFor(model) === 'cl100k_base' ? encodeCl100k : encodeO200k)(text).length;
+  // Text that spells a special token (`<|endoftext|>`) is ordinary text to Azure's count: never a throw.
+  return (encodingFor(model) === 'cl100k_base' ? encodeCl100k : encodeO200k)(text, { disallowedSpecial: new Set() }).length;
 }
 
 export function countPromptTokens(input: PromptInput, model: string): number {

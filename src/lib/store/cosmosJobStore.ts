@@ -1,5 +1,6 @@
 /**
- * The JobStore on Azure Cosmos DB (NoSQL API): two containers, `jobs` and `batches`, both partitioned by `/id`.
+ * The JobStore on Azure Cosmos DB (NoSQL API): two containers, `jobs` and `batches`, both partitioned by `/id`
+ * (named queues are a third, `queues`: ../queues/cosmosQueueStore.ts, which this store delegates to).
  *
  * Every job lives in its own logical partition, so point reads and writes (the hot path: one orchestration
  * per job) are cheapest possible, and the per-batch queries (counts, listing) fan out across partitions —

@@ -34,7 +34,16 @@ export function match(routes: readonly Route[], method: string, path: string): {
   for (const route of routes) {
     const m = route.pattern.exec(path);
     if (!m || !route.methods.includes(method)) continue;
-    return { route, params: Object.fromEntries(route.params.map((p, i) => [p, decodeURIComponent(m[i + 1]!)])) };
+    const params: Record<string, string> = {};
+    for (const [i, name] of route.params.entries()) {
+      try {
+        params[name] = decodeURIComponent(m[i + 1]!);
+      } catch {
+        // A malformed %-escape matches no route, as on the host (404), rather than failing the request.
+        return null;
+      }
+    }
+    return { route, params };
   }
   return null;
 }

@@ -38,7 +38,8 @@ function job(overrides: Partial<Job> = {}): Job {
     result: completion('Hello there'),
     usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 },
     error: null,
-    metadata: { project: 'x' },
+    // None of the caller's own data: the Batch API line is then exactly the Batch API's (see 'caller data').
+    metadata: null,
     createdAt: '2025-01-01T00:00:00.000Z',
     updatedAt: '2025-01-01T00:00:05.000Z',
     completedAt: '2025-01-01T00:00:05.000Z',
@@ -179,10 +180,11 @@ describe('toJsonResults', () => {
         result: completion('Hello there'),
         error: null,
         usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 },
-        metadata: { project: 'x' },
+        metadata: null,
+        supportive_variable: null,
       },
-      { id: 'f', custom_id: 'c-f', status: 'failed', result: null, error: { status: 500, code: 'server_error', message: 'boom' }, usage: null, metadata: { project: 'x' } },
-      { id: 'w', custom_id: 'c-w', status: 'waiting', result: null, error: null, usage: null, metadata: { project: 'x' } },
+      { id: 'f', custom_id: 'c-f', status: 'failed', result: null, error: { status: 500, code: 'server_error', message: 'boom' }, usage: null, metadata: null, supportive_variable: null },
+      { id: 'w', custom_id: 'c-w', status: 'waiting', result: null, error: null, usage: null, metadata: null, supportive_variable: null },
       {
         id: 'g',
         custom_id: 'c-g',
@@ -190,7 +192,8 @@ describe('toJsonResults', () => {
         result: null,
         error: { status: null, code: 'job_failed', message: 'the job failed without an error record' },
         usage: null,
-        metadata: { project: 'x' },
+        metadata: null,
+        supportive_variable: null,
       },
     ]);
     expect(toJsonResults([])).toEqual([]);
@@ -243,9 +246,9 @@ function readCsv(text: string): string[][] {
 
 describe('toCsv', () => {
   it('starts with the header', () => {
-    expect(CSV_HEADER_LINE).toBe('request_id,custom_id,status,content,prompt_tokens,completion_tokens,error_code,error_message\r\n');
+    expect(CSV_HEADER_LINE).toBe('request_id,custom_id,status,content,prompt_tokens,completion_tokens,error_code,error_message,supportive_variable,metadata\r\n');
     expect(toCsv([])).toBe(CSV_HEADER_LINE);
-    expect(CSV_COLUMNS).toHaveLength(8);
+    expect(CSV_COLUMNS).toHaveLength(10);
   });
 
   it('writes one row per job, with the answer text, usage and error', () => {
@@ -257,11 +260,11 @@ describe('toCsv', () => {
     ]);
     expect(csv).toBe(
       [
-        'request_id,custom_id,status,content,prompt_tokens,completion_tokens,error_code,error_message',
-        'req_abc,task-1,completed,Hello there,12,3,,',
-        'f,c-f,failed,,,,rate_limit,"Too many, retry later"',
-        'q,c-q,queued,,,,,',
-        't,,completed,,12,3,,',
+        'request_id,custom_id,status,content,prompt_tokens,completion_tokens,error_code,error_message,supportive_variable,metadata',
+        'req_abc,task-1,completed,Hello there,12,3,,,,',
+        'f,c-f,failed,,,,rate_limit,"Too many, retry later",,',
+        'q,c-q,queued,,,,,,,',
+        't,,completed,,12,3,,,,',
         '',
       ].join('\r\n'),
     );
@@ -270,8 +273,8 @@ describe('toCsv', () => {
   it('quotes commas, quotes and line breaks per RFC 4180', () => {
     const content = 'He said "hi", then\nleft.\r\nEnd';
     const row = toCsvRow(job({ result: completion(content), customId: 'a,b' }));
-    expect(row).toBe(`req_abc,"a,b",completed,"He said ""hi"", then\nleft.\r\nEnd",12,3,,\r\n`);
-    expect(readCsv(CSV_HEADER_LINE + row)[1]).toEqual(['req_abc', 'a,b', 'completed', content, '12', '3', '', '']);
+    expect(row).toBe(`req_abc,"a,b",completed,"He said ""hi"", then\nleft.\r\nEnd",12,3,,,,\r\n`);
+    expect(readCsv(CSV_HEADER_LINE + row)[1]).toEqual(['req_abc', 'a,b', 'completed', content, '12', '3', '', '', '', '']);
   });
 
   it('neutralizes formula injection in every text field', () => {
@@ -315,9 +318,45 @@ describe('toCsv', () => {
         const rows = readCsv(toCsv([job({ result: completion(content), customId })]));
         expect(rows).toHaveLength(2);
         const expected = (s: string) => (/^[=+\-@\t\r]/.test(s) ? `'${s}` : s);
-        expect(rows[1]).toEqual(['req_abc', customId === null ? '' : expected(customId), 'completed', expected(content), '12', '3', '', '']);
+        expect(rows[1]).toEqual(['req_abc', customId === null ? '' : expected(customId), 'completed', expected(content), '12', '3', '', '', '', '']);
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe("the caller's own data: supportive_variable and metadata", () => {
+  const withData = (overrides: Partial<Job> = {}) => job({ supportiveVariable: { row: 7, tags: ['a'] }, metadata: { project: 'x', run: 2 }, ...overrides });
+
+  it('rides along in a Batch API line, completed or failed, only when the job has it', () => {
+    expect(JSON.parse(toBatchOutputLine(withData()))).toEqual({
+      id: 'req_abc',
+      custom_id: 'task-1',
+      response: { status_code: 200, request_id: 'req_abc', body: completion('Hello there') },
+      error: null,
+      supportive_variable: { row: 7, tags: ['a'] },
+      metadata: { project: 'x', run: 2 },
+    });
+    const failedLine = JSON.parse(toBatchOutputLine(withData({ status: 'failed', result: null, error: { status: 400, code: 'content_filter', message: 'no' } })));
+    expect(failedLine).toMatchObject({ error: { code: 'content_filter' }, supportive_variable: { row: 7, tags: ['a'] }, metadata: { project: 'x', run: 2 } });
+    // A null supportive_variable was given (and comes back); metadata null was not.
+    expect(JSON.parse(toBatchOutputLine(job({ supportiveVariable: null })))).toEqual({ ...JSON.parse(toBatchOutputLine(job())), supportive_variable: null });
+    expect(Object.keys(JSON.parse(toBatchOutputLine(job()))).sort()).toEqual(['custom_id', 'error', 'id', 'response']);
+  });
+
+  it('is in every JSON result', () => {
+    expect(toJsonResults([withData(), pending('queued', 'q')])).toMatchObject([
+      { id: 'req_abc', supportive_variable: { row: 7, tags: ['a'] }, metadata: { project: 'x', run: 2 } },
+      { id: 'q', supportive_variable: null, metadata: null },
+    ]);
+  });
+
+  it('fills the last two CSV columns: a string as it is, anything else as JSON, neutralized like every text field', () => {
+    const rows = readCsv(toCsv([withData(), job({ id: 's', supportiveVariable: 'plain, text' }), job({ id: 'e', supportiveVariable: '=cmd()' }), job({ id: 'n' })]));
+    expect(rows[0]!.slice(-2)).toEqual(['supportive_variable', 'metadata']);
+    expect(rows[1]!.slice(-2)).toEqual(['{"row":7,"tags":["a"]}', '{"project":"x","run":2}']);
+    expect(rows[2]!.slice(-2)).toEqual(['plain, text', '']);
+    expect(rows[3]!.slice(-2)).toEqual(["'=cmd()", '']);
+    expect(rows[4]!.slice(-2)).toEqual(['', '']);
   });
 });

@@ -196,12 +196,11 @@ describe('parseSubmission: accepted shapes', () => {
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 
-  it('survives deeply nested input: passes it through, or reports it, without recursing', () => {
+  it('refuses deeply nested input with the path, without recursing', () => {
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
-    const sub = parse(`{"messages":[{"role":"user","content":"x"}],"tools":${deep}}`);
-    expect(Array.isArray(sub.items[0]!.request['tools'])).toBe(true);
+    expect(where(fail(`{"messages":[{"role":"user","content":"x"}],"tools":${deep}}`))).toEqual(['0:tools[0][0][0][0][0][0][0]…']);
     expect(where(fail(deep))).toEqual(['0:']);
-    expect(where(fail(`{"messages":[{"role":"user","content":${deep}}]}`))).toEqual(['0:messages[0].content[0]']);
+    expect(where(fail(`{"messages":[{"role":"user","content":${deep}}]}`))).toEqual(['0:messages[0].content[0][0][0][0][0]…']);
   });
 });
 
@@ -352,7 +351,7 @@ describe('parseSubmission: the body and the envelope', () => {
       expect(issue).toMatchObject({ item: null, field: '' });
       expect(issue.message).toMatch(/expected a chat completion request, an array of them, or \{ requests: \[\.\.\.\] \}/);
     }
-    expect(envelopeIssue({ prompt: 'hi' }).message).toMatch(/expected a chat completion request \(with messages\)/);
+    expect(envelopeIssue({ text: 'hi' }).message).toMatch(/expected a chat completion request \(with messages or prompt\)/);
     expect(envelopeIssue({ messages: [], requests: [] }).message).toMatch(/both messages and requests/);
   });
 
@@ -696,5 +695,82 @@ describe('parseSubmission: never throws anything but SubmissionError', () => {
       fc.property(fc.array(line, { maxLength: 8 }), fc.constantFrom('\n', '\r\n'), (lines, eol) => expectParsesOrRejects(lines.join(eol), JSONL_TYPE, small)),
       RUNS,
     );
+  });
+});
+
+describe('parseSubmission: the shorthand items, supportive_variable and queue (named queues)', () => {
+  it('turns { prompt, system_prompt } into messages, keeping the other request fields', () => {
+    const sub = parse({ requests: [{ prompt: 'Summarise this', system_prompt: 'Be brief.', max_tokens: 40, custom_id: 'p-1' }, { prompt: 'Only a prompt' }] });
+    expect(sub.items).toEqual([
+      {
+        customId: 'p-1',
+        request: {
+          messages: [
+            { role: 'system', content: 'Be brief.' },
+            { role: 'user', content: 'Summarise this' },
+          ],
+          max_tokens: 40,
+        },
+      },
+      { customId: null, request: { messages: [{ role: 'user', content: 'Only a prompt' }] } },
+    ]);
+    // A single shorthand object is a one-item submission, like a single request.
+    expect(parse({ prompt: 'hi' }).items).toEqual([{ customId: null, request: { messages: [{ role: 'user', content: 'hi' }] } }]);
+  });
+
+  it('takes shorthand and full requests side by side, in a Batch API body too', () => {
+    const sub = parse(jsonl(batchLine('a', { prompt: 'one' }), batchLine('b')), JSONL_TYPE);
+    expect(sub.items.map((i) => i.request.messages)).toEqual([[{ role: 'user', content: 'one' }], request().messages]);
+    expect(parse([{ prompt: 'x' }, request('y')]).items).toHaveLength(2);
+  });
+
+  it('lifts supportive_variable out of the request, any JSON value, null included; absent when not given', () => {
+    const sub = parse([
+      { prompt: 'a', supportive_variable: { row: 3, tags: ['x'] } },
+      request('b', { supportive_variable: 'ticket-42' }),
+      request('c', { supportive_variable: null }),
+      request('d'),
+    ]);
+    expect(sub.items.map((i) => i.supportiveVariable)).toEqual([{ row: 3, tags: ['x'] }, 'ticket-42', null, undefined]);
+    expect('supportiveVariable' in sub.items[3]!).toBe(false);
+    for (const item of sub.items) expect(item.request).not.toHaveProperty('supportive_variable');
+  });
+
+  it('takes supportive_variable beside custom_id in a Batch API line, or in its body, not both', () => {
+    const sub = parse(jsonl(batchLine('a', request(), { supportive_variable: 7 }), batchLine('b', request('x', { supportive_variable: 8 }))), JSONL_TYPE);
+    expect(sub.items.map((i) => i.supportiveVariable)).toEqual([7, 8]);
+    const error = fail(jsonl(batchLine('a', request('x', { supportive_variable: 1 }), { supportive_variable: 2 })), JSONL_TYPE);
+    expect(where(error)).toEqual(['0:supportive_variable']);
+  });
+
+  it('names each bad shorthand field and accepts nothing', () => {
+    const small: SubmissionLimits = { ...LIMITS, maxContentChars: 10 };
+    const error = fail(
+      {
+        requests: [
+          { prompt: '' },
+          { system_prompt: 'sys only' },
+          { prompt: 'x', messages: [{ role: 'user', content: 'y' }] },
+          { prompt: 42 },
+          { prompt: 'far too long for the limit' },
+          { prompt: 'ok', supportive_variable: 'x'.repeat(20_000) },
+          { prompt: 'ok', temperature: 9 },
+        ],
+      },
+      JSON_TYPE,
+      small,
+    );
+    expect(where(error)).toEqual(['0:prompt', '1:prompt', '2:prompt', '3:prompt', '4:prompt', '5:supportive_variable', '6:temperature']);
+    expect(error.issues[5]!.message).toMatch(/20,002 characters as JSON; the limit is 16,384/);
+  });
+
+  it('takes queue in the envelope (a name or id, resolved later), and says whether the priority was given', () => {
+    const sub = parse({ requests: [{ prompt: 'a' }], queue: 'reports' });
+    expect(sub.queue).toBe('reports');
+    expect(sub.priorityGiven).toBe(false);
+    expect(parse({ requests: [{ prompt: 'a' }], priority: 'batch' }).priorityGiven).toBe(true);
+    expect(parse({ requests: [{ prompt: 'a' }] }).queue).toBeNull();
+    expect(where(fail({ requests: [{ prompt: 'a' }], queue: 5 }))).toEqual(['null:queue']);
+    expect(where(fail({ requests: [{ prompt: 'a' }], queue: 'q'.repeat(65) }))).toEqual(['null:queue']);
   });
 });

@@ -24,7 +24,7 @@ const binding = (fn: string, type: string) => Object.values(registry.get(fn)?.bi
 describe('the app as the Functions host sees it', () => {
   it('registers every function, each with one trigger', () => {
     expect([...registry.keys()].sort()).toEqual(
-      ['batchResults', 'batchStatus', 'callModel', 'dashboard', 'dashboardData', 'dispatchJobs', 'health', 'notifyBatch', 'processFeedback', 'producer', 'ptuMonitor', 'queueDelete', 'queueGet', 'queuesList', 'queuesUpsert', 'response', 'runJob', 'saveResult', 'tokenGate'].sort(),
+      ['batchResults', 'batchStatus', 'callModel', 'chat', 'completion', 'dashboard', 'dashboardData', 'dispatchJobs', 'health', 'notifyBatch', 'openaiChatCompletions', 'processFeedback', 'producer', 'ptuMonitor', 'queueDelete', 'queueGet', 'queuesList', 'queuesUpsert', 'response', 'runJob', 'saveResult', 'tokenGate'].sort(),
     );
   });
 
@@ -46,6 +46,9 @@ describe('the app as the Functions host sees it', () => {
       queueDelete: { route: 'queues/{name}', methods: ['DELETE'], authLevel: 'function' },
       dashboard: { route: 'dashboard', methods: ['GET'], authLevel: 'function' },
       dashboardData: { route: 'dashboard/data', methods: ['GET'], authLevel: 'function' },
+      completion: { route: 'completion', methods: ['GET'], authLevel: 'function' },
+      chat: { route: 'chat', methods: ['POST'], authLevel: 'function' },
+      openaiChatCompletions: { route: 'openai/deployments/{deployment}/chat/completions', methods: ['POST'], authLevel: 'function' },
     });
   });
 
@@ -56,6 +59,7 @@ describe('the app as the Functions host sees it', () => {
     expect(registry.get('processFeedback')?.trigger).toMatchObject({ type: 'serviceBusTrigger', queueName: 'feedback-in', connection: 'ServiceBusConnection' });
     expect(binding('processFeedback', 'durableClient')).toMatchObject({ direction: 'in' });
     expect(binding('dashboardData', 'durableClient')).toMatchObject({ direction: 'in' });
+    for (const sync of ['completion', 'chat', 'openaiChatCompletions']) expect(binding(sync, 'durableClient'), sync).toMatchObject({ direction: 'in' });
     expect(binding('saveResult', 'serviceBus')).toMatchObject({ direction: 'out', queueName: 'feedback-out', connection: 'ServiceBusConnection' });
     expect(registry.get('runJob')?.trigger.type).toBe('orchestrationTrigger');
     expect(registry.get('tokenGate')?.trigger.type).toBe('entityTrigger');
