@@ -27,6 +27,7 @@ import { parseSchedule } from './host/timerSchedule.js';
 import { LocalEventHubs } from './services/eventHubs.js';
 import { startLocalCosmos } from './services/localCosmos.js';
 import { LocalServiceBus } from './services/serviceBusQueues.js';
+import { parseFaultUpdate } from './simulator/faults.js';
 import { Simulator, startSimulator } from './simulator/server.js';
 import { simulatorOptionsFor } from './simulatorOptions.js';
 import { startLocalTelemetry } from './telemetry.js';
@@ -191,6 +192,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             eventHubs: Object.fromEntries(byTrigger('eventHubTrigger').map((f) => { const hub = bindingValue(f.trigger, 'eventHubName'); return [hub, eventHubs.describe(hub)]; })),
           },
         });
+      }
+      if (url.pathname === '/local/simulator/faults') {
+        // Fault runs switch an outage or a 429 storm on and off while a batch runs; SIMULATOR_* set the rest at start.
+        if (!simulator) return writeResponse(res, { status: 404, jsonBody: { error: { code: 'no_simulator', message: 'AZURE_OPENAI_ENDPOINT is set: this runtime has no simulator' } } });
+        if (req.method !== 'PUT') return writeResponse(res, { status: 200, jsonBody: simulator.faults() });
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          body = undefined;
+        }
+        const update = parseFaultUpdate(body);
+        if (typeof update === 'string') return writeResponse(res, { status: 400, jsonBody: { error: { code: 'invalid_request', message: update } } });
+        return writeResponse(res, { status: 200, jsonBody: simulator.setFaults(update) });
       }
       const queue = /^\/local\/queues\/([\w-]+)$/.exec(url.pathname);
       if (queue) {
