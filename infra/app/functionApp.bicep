@@ -84,6 +84,17 @@ type JobSettings = {
 }
 param jobs JobSettings
 
+// Synchronous routes, several deployments per model and their circuit breakers. Strings, as above
+// (empty AZURE_OPENAI_DEPLOYMENTS: the one deployment of `openAi` and `gate`); defaults are the sample's.
+@description('Longest wait for a slot a synchronous call accepts before an immediate 429 (SYNC_MAX_WAIT_SECONDS).')
+param syncMaxWaitSeconds string = '30'
+@description('Several deployments in priority order, name:mode:tokensPerMinute[:ptuMaxUtilization],... or JSON (AZURE_OPENAI_DEPLOYMENTS).')
+param openAiDeployments string = ''
+param deploymentSpilloverWaitSeconds string = '2'
+param breakerFailureThreshold string = '5'
+param breakerWindowSeconds string = ''
+param breakerCooldownSeconds string = ''
+
 // API version: Microsoft.Storage/storageAccounts 2023-05-01 (GA).
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -229,6 +240,14 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     JOB_RETRY_MAX_MS: string(jobs.retryMaxMs)
     PRODUCER_MAX_ITEMS: string(jobs.producerMaxItems)
     PRODUCER_MAX_BODY_BYTES: string(jobs.producerMaxBodyBytes)
+
+    // -- Synchronous routes; several deployments per model and each one's circuit breaker.
+    SYNC_MAX_WAIT_SECONDS: syncMaxWaitSeconds
+    AZURE_OPENAI_DEPLOYMENTS: openAiDeployments
+    DEPLOYMENT_SPILLOVER_WAIT_SECONDS: deploymentSpilloverWaitSeconds
+    BREAKER_FAILURE_THRESHOLD: breakerFailureThreshold
+    BREAKER_WINDOW_SECONDS: breakerWindowSeconds
+    BREAKER_COOLDOWN_SECONDS: breakerCooldownSeconds
 
     // -- Batch webhooks: the secret is a Key Vault reference, never a value in the configuration.
     WEBHOOK_SIGNING_SECRET: empty(webhookSigningSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${webhookSigningSecretUri})'

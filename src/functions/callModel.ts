@@ -12,7 +12,10 @@ import { AppSettings } from '../lib/config.js';
 import { ChatCompletionRequest, Job } from '../lib/jobs/job.js';
 import { CallModelInput } from '../lib/jobs/pipeline.js';
 import { AttemptOutcome } from '../lib/jobs/retryPolicy.js';
+import { CallOptions } from '../lib/model/invoke.js';
 import { CallOutcome } from '../lib/model/outcome.js';
+import { correlated } from '../lib/telemetry/correlation.js';
+import { CallResult, telemetry } from '../lib/telemetry/metrics.js';
 import { completeOnProvider } from '../lib/model/providers.js';
 import { MissingSettingError, ModelGateway, modelGatewayFor, services } from '../lib/services.js';
 import { ACTIVITY_NAMES } from './names.js';
@@ -27,16 +30,28 @@ export async function callModel(input: CallModelInput, context: InvocationContex
   const running = store.updateJob(job.id, { status: 'running', attempts: input.attempt, at: new Date().toISOString() });
   // Failover (AZURE_OPENAI_DEPLOYMENTS): another deployment's gate granted the slot, so the call goes there.
   const failover = input.deployment !== undefined && input.deployment !== settings.deployment && job.provider === undefined;
-  const outcome = await (failover ? completeOnDeployment(input.deployment!, job.request, settings) : complete(job, settings, model));
+  const outcome = await (failover ? completeOnDeployment(input.deployment!, job.request, settings) : complete(job, settings, model, { clientRequestId: `${job.id}:${input.attempt}` }));
   await running;
-  context.log(`job ${job.id} batch ${job.batchId} attempt ${input.attempt}: ${outcome.kind}${outcome.kind === 'completed' ? '' : ` ${outcome.error.status ?? ''} ${outcome.error.code ?? ''}`}`);
+  const deployment = failover ? input.deployment! : job.deployment;
+  telemetry.modelCall(deployment, job.priority, callResultOf(outcome));
+  if ((outcome.kind === 'completed' || outcome.kind === 'throttled') && outcome.utilization !== null) telemetry.ptuUtilization(deployment, 'header', outcome.utilization);
+  context.log(correlated(`callModel attempt ${input.attempt}: ${outcome.kind}${outcome.kind === 'completed' ? '' : ` ${outcome.error.status ?? ''} ${outcome.error.code ?? ''}`}`, { requestId: job.id, batchId: job.batchId }));
   return outcome;
 }
 
+/** The metric's closed set of results: by status where there is one, else what kind of failure. */
+function callResultOf(outcome: CallOutcome): CallResult {
+  if (outcome.kind === 'completed') return 'ok';
+  if (outcome.kind === 'throttled') return 'throttled';
+  const status = outcome.error.status;
+  if (status === null) return outcome.error.code === 'timeout' ? 'timeout' : 'connection';
+  return status >= 500 ? 'server_error' : 'client_error';
+}
+
 /** The call on the job's provider; the app's own gateway for the default path and its own deployment. */
-function complete(job: Job, settings: AppSettings, model: ModelGateway): Promise<CallOutcome> {
+function complete(job: Job, settings: AppSettings, model: ModelGateway, options: CallOptions): Promise<CallOutcome> {
   const provider = job.provider;
-  if (provider === undefined || (provider.type === 'azure_openai' && provider.deployment === settings.deployment)) return model.complete(job.request);
+  if (provider === undefined || (provider.type === 'azure_openai' && provider.deployment === settings.deployment)) return model.complete(job.request, options);
   if (provider.type === 'openai_compatible') return completeOnProvider(provider, job.request, { timeoutMs: settings.openai.timeoutMs });
   return completeOnDeployment(provider.deployment, job.request, settings);
 }

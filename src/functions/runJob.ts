@@ -6,10 +6,21 @@
  */
 import * as df from 'durable-functions';
 import { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
-import { AcquireDecision } from '../lib/gate/types.js';
-import { GATE_OPERATIONS, GateResult } from '../lib/gate/operations.js';
+import { AcquireDecision, RetryReason } from '../lib/gate/types.js';
+import { GATE_OPERATIONS, GateError, GateResult } from '../lib/gate/operations.js';
 import { JobError } from '../lib/jobs/job.js';
-import { RunJobOutput, SaveResultInput, SaveResultOutput, WEBHOOK_ATTEMPTS, WEBHOOK_FIRST_RETRY_MS, parseRunJobInput, settleReportFor } from '../lib/jobs/pipeline.js';
+import {
+  CallModelInput,
+  RunJobInput,
+  RunJobOutput,
+  SaveResultInput,
+  SaveResultOutput,
+  WEBHOOK_ATTEMPTS,
+  WEBHOOK_FIRST_RETRY_MS,
+  parseRunJobInput,
+  settleReportFor,
+  withCallFailure,
+} from '../lib/jobs/pipeline.js';
 import { NotifyOutcome } from '../lib/jobs/webhook.js';
 import { AttemptOutcome, nextStep } from '../lib/jobs/retryPolicy.js';
 import { ACTIVITY_NAMES, ENTITY_NAMES, ORCHESTRATION_NAMES } from './names.js';
@@ -24,11 +35,10 @@ function replaySafeRandom(context: OrchestrationContext, name: string): number {
 
 export const runJob: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = parseRunJobInput(context.df.getInput());
-  const gate = new df.EntityId(ENTITY_NAMES.tokenGate, input.deployment);
   let attempts = 0;
   let deferrals = 0;
 
-  const finish = function* (save: SaveResultInput) {
+  const finish = function* (save: SaveResultInput, retryAt?: number) {
     const saved = (yield context.df.callActivity(ACTIVITY_NAMES.saveResult, save)) as SaveResultOutput;
     // The job that finished its batch delivers the webhook, retrying on durable timers; a receiver that
     // never answers does not change the job's own outcome.
@@ -39,39 +49,42 @@ export const runJob: OrchestrationHandler = function* (context: OrchestrationCon
         yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + WEBHOOK_FIRST_RETRY_MS * 2 ** (attempt - 1)));
       }
     }
-    const output: RunJobOutput = { jobId: input.jobId, status: save.status, attempts: save.attempts };
+    const output: RunJobOutput = { jobId: input.jobId, status: save.status, attempts: save.attempts, ...(retryAt !== undefined ? { retryAt } : {}) };
     return output;
   };
   const fail = (error: JobError): SaveResultInput => ({ jobId: input.jobId, status: 'failed', attempts, error });
   const deferredTooOften = () => fail({ status: null, code: 'deferred_too_often', message: `no slot kept after ${MAX_DEFERRALS} deferrals` });
 
   for (;;) {
-    const acquired = (yield context.df.callEntity(gate, GATE_OPERATIONS.acquire, {
-      tokens: input.charge,
-      priority: input.priority,
-    })) as GateResult<AcquireDecision>;
-    if (!acquired.ok) return yield* finish(fail({ status: null, code: `gate_${acquired.error.code}`, message: acquired.error.message }));
-    const decision = acquired.value;
-    if (decision.kind === 'rejected') {
+    const slot = (yield* acquireSlot(context, input)) as SlotAnswer;
+    if (slot.kind === 'error') return yield* finish(fail({ status: null, code: `gate_${slot.error.code}`, message: slot.error.message }));
+    if (slot.kind === 'rejected') {
       return yield* finish(
-        fail({ status: null, code: 'too_large', message: `the request is charged ${input.charge} tokens, more than the deployment's whole quota of ${decision.limit}` }),
+        fail({ status: null, code: 'too_large', message: `the request is charged ${input.charge} tokens, more than the deployment's whole quota of ${slot.limit}` }),
       );
     }
-    if (decision.kind === 'retry') {
+    if (slot.kind === 'retry') {
+      const refused = beyondDeadline(input, slot.retryAt, { status: 429, code: 'rate_limited', message: `no slot within the synchronous bound (${slot.reason}); retry at ${new Date(slot.retryAt).toISOString()}` });
+      if (refused) return yield* finish(fail(refused), slot.retryAt);
       if (++deferrals > MAX_DEFERRALS) return yield* finish(deferredTooOften());
-      yield context.df.createTimer(new Date(decision.retryAt));
+      yield context.df.createTimer(new Date(slot.retryAt));
       continue;
     }
+    const { decision } = slot;
+    const gate = new df.EntityId(ENTITY_NAMES.tokenGate, slot.deployment);
     if (decision.startAt > context.df.currentUtcDateTime.getTime()) yield context.df.createTimer(new Date(decision.startAt));
 
-    const outcome = (yield context.df.callActivity(ACTIVITY_NAMES.callModel, {
+    const call: CallModelInput = {
       jobId: input.jobId,
       sendBy: decision.sendBy,
       attempt: attempts + 1,
-    })) as AttemptOutcome;
+      // Only on failover, so a job on its own deployment calls exactly as before.
+      ...(slot.deployment !== input.deployment ? { deployment: slot.deployment } : {}),
+    };
+    const outcome = (yield context.df.callActivity(ACTIVITY_NAMES.callModel, call)) as AttemptOutcome;
     // Fire and forget: the gate applies it in order with everyone else's operations. Every grant is
     // settled, a missed one too, so its in-flight lease is released.
-    context.df.signalEntity(gate, GATE_OPERATIONS.settle, settleReportFor(input.charge, decision.startAt, outcome));
+    context.df.signalEntity(gate, GATE_OPERATIONS.settle, withCallFailure(settleReportFor(input.charge, decision.startAt, outcome), outcome));
     if (outcome.kind === 'missed') {
       if (++deferrals > MAX_DEFERRALS) return yield* finish(deferredTooOften());
     } else {
@@ -82,10 +95,62 @@ export const runJob: OrchestrationHandler = function* (context: OrchestrationCon
       return yield* finish({ jobId: input.jobId, status: 'completed', attempts, result: outcome.completion, usage: outcome.usage });
     }
     if (step.kind === 'fail') return yield* finish(fail(step.error));
+    if (step.kind === 'retry' && outcome.kind !== 'missed' && outcome.kind !== 'completed') {
+      const retryAt = context.df.currentUtcDateTime.getTime() + step.delayMs;
+      const refused = beyondDeadline(input, retryAt, outcome.error);
+      if (refused) return yield* finish(fail(refused), outcome.kind === 'throttled' ? retryAt : undefined);
+    }
     if (step.kind === 'retry' && step.delayMs > 0) {
       yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + step.delayMs));
     }
   }
 };
+
+/** What asking the gates for a slot came to. */
+type SlotAnswer =
+  | { readonly kind: 'granted'; readonly deployment: string; readonly decision: Extract<AcquireDecision, { kind: 'granted' }> }
+  | { readonly kind: 'retry'; readonly retryAt: number; readonly reason: RetryReason }
+  | { readonly kind: 'rejected'; readonly limit: number }
+  | { readonly kind: 'error'; readonly error: GateError };
+
+/**
+ * One round of asking for a slot. With several deployments (failover) each is asked in order, and all
+ * but the last only accept a slot starting within `spilloverWaitMs`: the job takes the first with room
+ * (an open circuit refuses at once). A synchronous job bounds every wait by its deadline. Nothing
+ * granted: ask again at the earliest `retryAt` any of them named. Only entity answers decide.
+ */
+function* acquireSlot(context: OrchestrationContext, input: RunJobInput): Generator<df.Task, SlotAnswer, unknown> {
+  const candidates = input.deployments ?? [input.deployment];
+  const now = context.df.currentUtcDateTime.getTime();
+  const syncBound = input.deadline === undefined ? undefined : Math.max(0, input.deadline - now);
+  let retry: SlotAnswer | undefined;
+  let rejected: SlotAnswer | undefined;
+  let error: SlotAnswer | undefined;
+  for (const [index, deployment] of candidates.entries()) {
+    const last = index === candidates.length - 1;
+    const bound = last ? syncBound : Math.min(syncBound ?? Number.POSITIVE_INFINITY, input.spilloverWaitMs ?? 0);
+    const acquired = (yield context.df.callEntity(new df.EntityId(ENTITY_NAMES.tokenGate, deployment), GATE_OPERATIONS.acquire, {
+      tokens: input.charge,
+      priority: input.priority,
+      ...(bound !== undefined ? { maxWaitMs: bound } : {}),
+    })) as GateResult<AcquireDecision>;
+    if (!acquired.ok) {
+      error ??= { kind: 'error', error: acquired.error };
+      continue;
+    }
+    const decision = acquired.value;
+    if (decision.kind === 'granted') return { kind: 'granted', deployment, decision };
+    if (decision.kind === 'retry' && (retry === undefined || (retry.kind === 'retry' && decision.retryAt < retry.retryAt))) {
+      retry = { kind: 'retry', retryAt: decision.retryAt, reason: decision.reason };
+    }
+    if (decision.kind === 'rejected') rejected ??= { kind: 'rejected', limit: decision.limit };
+  }
+  return retry ?? rejected ?? error!;
+}
+
+/** A synchronous job that could only go on after its deadline fails now, with this error. */
+function beyondDeadline(input: RunJobInput, at: number, error: JobError): JobError | null {
+  return input.deadline !== undefined && at > input.deadline ? error : null;
+}
 
 df.app.orchestration(ORCHESTRATION_NAMES.runJob, runJob);

@@ -2,7 +2,9 @@
  * Every setting the app reads, parsed and validated once. A bad value fails fast with an error that
  * names the setting, so a misconfigured deployment never starts counting with nonsense limits.
  */
-import { DEFAULT_LEASE_MS, GateConfig, GATE_MODES, GateMode, gateConfigFrom } from './gate/config.js';
+import { BreakerConfig } from './gate/breaker.js';
+import { DEFAULT_LEASE_MS, GateConfig, GateConfigInput, GATE_MODES, GateMode, gateConfigFrom, leaseMsOf } from './gate/config.js';
+import { DeploymentEntry, parseDeploymentList } from './deployments.js';
 import { RetryPolicy } from './jobs/retryPolicy.js';
 import { DEFAULT_SUBMISSION_LIMITS, SubmissionLimits } from './jobs/submission.js';
 
@@ -37,6 +39,49 @@ export interface AppSettings {
   readonly retry: RetryPolicy;
   /** Where the PTU monitor reads the deployment's utilization from Azure Monitor. */
   readonly monitor: MonitorSettings;
+  /** The synchronous routes (completion, chat, the Azure-OpenAI-compatible one). */
+  readonly sync: SyncSettings;
+  /**
+   * Every deployment the gate guards for the model, in priority order; the first is `deployment` and
+   * has `gate`. One entry unless AZURE_OPENAI_DEPLOYMENTS lists several.
+   */
+  readonly deployments: readonly DeploymentSettings[];
+  /** How long a job may wait for a slot on a deployment before it tries the next one (the last waits as long as it must). */
+  readonly spilloverWaitMs: number;
+  /** Each deployment's circuit breaker, kept in its gate entity; null: none. */
+  readonly breaker: BreakerSettings | null;
+}
+
+export interface SyncSettings {
+  /** Longest wait for a slot a synchronous call accepts; beyond it, an immediate 429 with the honest retry time. */
+  readonly maxWaitMs: number;
+}
+
+export interface DeploymentSettings {
+  readonly name: string;
+  readonly gate: GateConfig;
+}
+
+/** The breaker's settings; the probe's timeout is each gate's lease (a call settles within it or never). */
+export type BreakerSettings = Omit<BreakerConfig, 'probeTimeoutMs'>;
+
+/** The breaker of one deployment's gate. */
+export function breakerConfigFor(settings: BreakerSettings, gate: GateConfig): BreakerConfig {
+  return { ...settings, probeTimeoutMs: leaseMsOf(gate) };
+}
+
+/** The gate configuration of the deployment a gate entity is keyed by; any other key: the app's own gate. */
+export function gateConfigForKey(settings: AppSettings, key: string): GateConfig {
+  return settings.deployments.find((d) => d.name === key)?.gate ?? settings.gate;
+}
+
+/**
+ * The deployments a job of gate key `deployment` tries, in order, when it has a choice: the whole list
+ * for a job of one of its deployments, undefined otherwise (one deployment, or another provider's gate).
+ */
+export function failoverOrderFor(settings: AppSettings, deployment: string): readonly string[] | undefined {
+  if (settings.deployments.length < 2 || !settings.deployments.some((d) => d.name === deployment)) return undefined;
+  return settings.deployments.map((d) => d.name);
 }
 
 export interface ModelSettings {
@@ -156,8 +201,17 @@ export function loadSettings(env: Env = process.env): AppSettings {
   const webhookAllowPrivateNetworks = read.oneOf('WEBHOOK_ALLOW_PRIVATE_NETWORKS', ['true', 'false'] as const, 'false') === 'true';
   const maxItems = read.number('PRODUCER_MAX_ITEMS', DEFAULT_SUBMISSION_LIMITS.maxItems, positiveInteger, 'a whole number above 0')!;
   const maxBodyBytes = read.number('PRODUCER_MAX_BODY_BYTES', DEFAULT_SUBMISSION_LIMITS.maxBodyBytes, positiveInteger, 'a whole number of bytes above 0')!;
-  const deployment = read.string('AZURE_OPENAI_DEPLOYMENT', 'gpt-4o');
-  const model = read.string('AZURE_OPENAI_MODEL', deployment);
+  const listed = parseDeploymentList(read.string('AZURE_OPENAI_DEPLOYMENTS', ''));
+  read.problems.push(...listed.problems);
+  // With a list, its first entry is the app's deployment (the producer's jobs start there).
+  const deployment = listed.entries[0]?.name ?? read.string('AZURE_OPENAI_DEPLOYMENT', 'gpt-4o');
+  const model = read.string('AZURE_OPENAI_MODEL', read.string('AZURE_OPENAI_DEPLOYMENT', deployment));
+  const syncMaxWaitSeconds = read.number('SYNC_MAX_WAIT_SECONDS', 30, (n) => n >= 0 && n <= 200, 'a number of seconds from 0 to 200 (the Azure front end cuts HTTP calls at 230 s)')!;
+  const spilloverWaitSeconds = read.number('DEPLOYMENT_SPILLOVER_WAIT_SECONDS', 2, (n) => n >= 0, 'a number of seconds, 0 or more')!;
+  const breakerThreshold = read.number('BREAKER_FAILURE_THRESHOLD', 5, nonNegativeInteger, 'a whole number, 0 or more (0: no circuit breaker)')!;
+  // Empty: the token window and half of it (60 s and 30 s), so runs with short windows recover as fast.
+  const breakerWindowSeconds = read.number('BREAKER_WINDOW_SECONDS', windowSeconds, secondsOfAtLeast(1), 'a number of seconds of at least 0.001')!;
+  const breakerCoolDownSeconds = read.number('BREAKER_COOLDOWN_SECONDS', windowSeconds / 2, secondsOfAtLeast(1), 'a number of seconds of at least 0.001')!;
   const monitorResourceId = read.optional('AZURE_OPENAI_RESOURCE_ID');
   const metricsEndpoint = read.url('AZURE_MONITOR_METRICS_ENDPOINT');
   if (monitorResourceId !== null && !ACCOUNT_RESOURCE_ID.test(monitorResourceId)) {
@@ -183,6 +237,21 @@ export function loadSettings(env: Env = process.env): AppSettings {
     );
   }
   if (read.problems.length > 0) throw new SettingsError(read.problems);
+  const gateInput: GateConfigInput = {
+    mode,
+    tokensPerMinute,
+    requestsPerMinute,
+    windowMs: Math.round(windowSeconds * 1000),
+    horizonMs: Math.round(horizonSeconds * 1000),
+    ptuMaxUtilization,
+    interactiveReserve,
+    startToleranceMs,
+    // Only when set, so an unset one keeps following the quota (also through the entity's `configure`).
+    ...(maxInFlight !== undefined ? { maxInFlight } : {}),
+    ...(minIntervalMs !== undefined ? { minIntervalMs } : {}),
+    ...(leaseMs !== undefined ? { leaseMs } : {}),
+  };
+  const deployments = deploymentsFrom(listed.entries, deployment, gateInput, rpmPer1000Tpm);
 
   return {
     deployment,
@@ -196,19 +265,43 @@ export function loadSettings(env: Env = process.env): AppSettings {
     limits: { ...DEFAULT_SUBMISSION_LIMITS, maxItems, maxBodyBytes },
     retry: { maxAttempts, baseDelayMs, maxDelayMs: Math.max(maxDelayMs, baseDelayMs) },
     monitor: { resourceId: monitorResourceId, metricsEndpoint },
-    gate: gateConfigFrom({
-      mode,
-      tokensPerMinute,
-      requestsPerMinute,
-      windowMs: Math.round(windowSeconds * 1000),
-      horizonMs: Math.round(horizonSeconds * 1000),
-      ptuMaxUtilization,
-      interactiveReserve,
-      startToleranceMs,
-      // Only when set, so an unset one keeps following the quota (also through the entity's `configure`).
-      ...(maxInFlight !== undefined ? { maxInFlight } : {}),
-      ...(minIntervalMs !== undefined ? { minIntervalMs } : {}),
-      ...(leaseMs !== undefined ? { leaseMs } : {}),
-    }),
+    sync: { maxWaitMs: Math.round(syncMaxWaitSeconds * 1000) },
+    deployments,
+    spilloverWaitMs: Math.round(spilloverWaitSeconds * 1000),
+    breaker:
+      breakerThreshold === 0
+        ? null
+        : {
+            failureThreshold: breakerThreshold,
+            windowMs: Math.round(breakerWindowSeconds * 1000),
+            coolDownMs: Math.round(breakerCoolDownSeconds * 1000),
+            // Each failed probe doubles the cool-down, up to ten times the first.
+            maxCoolDownMs: Math.round(breakerCoolDownSeconds * 10_000),
+          },
+    // The first deployment's gate: the app's own (also the one the producer checks charges against).
+    gate: deployments[0]!.gate,
   };
+}
+
+/**
+ * One gate configuration per deployment: the list's mode, quota and PTU threshold over the shared
+ * GATE_* settings (window, horizon, tolerance, reserve, ...), or the app's one deployment.
+ */
+function deploymentsFrom(
+  entries: readonly DeploymentEntry[],
+  deployment: string,
+  base: GateConfigInput,
+  rpmPer1000Tpm: number,
+): DeploymentSettings[] {
+  if (entries.length === 0) return [{ name: deployment, gate: gateConfigFrom(base) }];
+  return entries.map((entry) => ({
+    name: entry.name,
+    gate: gateConfigFrom({
+      ...base,
+      mode: entry.mode,
+      tokensPerMinute: entry.tokensPerMinute,
+      requestsPerMinute: entry.requestsPerMinute ?? Math.max(1, Math.floor((entry.tokensPerMinute / 1000) * rpmPer1000Tpm)),
+      ptuMaxUtilization: entry.ptuMaxUtilization ?? base.ptuMaxUtilization,
+    }),
+  }));
 }

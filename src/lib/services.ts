@@ -6,7 +6,7 @@ import { AzureOpenAI } from 'openai';
 import { AppSettings } from './config.js';
 import { ChatCompletionRequest } from './jobs/job.js';
 import { createModelClient } from './model/client.js';
-import { callChatCompletion } from './model/invoke.js';
+import { CallOptions, callChatCompletion } from './model/invoke.js';
 import { CallOutcome } from './model/outcome.js';
 import { ProbeResult, probeModel } from './model/probe.js';
 import { appSettings } from './settings.js';
@@ -15,7 +15,7 @@ import { JobStore } from './store/jobStore.js';
 
 export interface ModelGateway {
   /** One chat completion, classified. Never throws. */
-  complete(request: ChatCompletionRequest): Promise<CallOutcome>;
+  complete(request: ChatCompletionRequest, options?: CallOptions): Promise<CallOutcome>;
   /** A call that costs no tokens: is the endpoint there and does it let us in? Never throws. */
   probe(): Promise<ProbeResult>;
 }
@@ -42,7 +42,7 @@ export function services(): Promise<Services> {
 }
 
 export function azureModelGateway(client: AzureOpenAI, accountClient: AzureOpenAI): ModelGateway {
-  return { complete: (request) => callChatCompletion(client, request), probe: () => probeModel(accountClient) };
+  return { complete: (request, options) => callChatCompletion(client, request, options), probe: () => probeModel(accountClient) };
 }
 
 /**

@@ -3,7 +3,7 @@
  * `createEntityFunction` that `df.app.entity` wraps the handler with): batches of operations, state
  * persisted as a JSON string between invocations, results returned as JSON strings.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // appSettings() caches the first settings it reads: one consistent set for the whole file, set before
 // anything is imported.
@@ -28,6 +28,10 @@ import * as df from 'durable-functions';
 import { tokenGate } from '../../src/functions/tokenGate.js';
 import { GateEntityState, GateErrorCode, GateResult } from '../../src/lib/gate/operations.js';
 import { AcquireDecision, GateStatus } from '../../src/lib/gate/types.js';
+import { metrics } from '@opentelemetry/api';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { METRIC_NAMES } from '../../src/lib/telemetry/metrics.js';
+import { MetricPoint, flatten } from '../../src/local/telemetry.js';
 
 interface BatchRequest {
   readonly id: string;
@@ -391,7 +395,8 @@ describe('tokenGate entity: persisted state', () => {
 describe('tokenGate entity: in-flight leases and pacing', () => {
   it('settle names its slot and releases its lease; status shows what is in flight; configure sets both limits', async () => {
     const run = await invoke(T, undefined, [
-      op('configure', { maxInFlight: 2, minIntervalMs: 500 }),
+      // No interactive reserve: batch may hold the whole limit (its share has tests of its own).
+      op('configure', { maxInFlight: 2, minIntervalMs: 500, interactiveReserve: 0 }),
       acquireOp(100),
       acquireOp(100),
       acquireOp(100),
@@ -439,5 +444,56 @@ describe('tokenGate entity: in-flight leases and pacing', () => {
   it('rejects a settle whose startAt is not a time', async () => {
     const run = await invoke(T, undefined, [op('settle', { charged: 1, startAt: 'soon' })]);
     expect(errorCode(run.results[0])).toBe('invalid_input');
+  });
+});
+
+describe('tokenGate entity: metrics', () => {
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+  const provider = new MeterProvider({ readers: [reader] });
+  beforeAll(() => {
+    metrics.disable();
+    metrics.setGlobalMeterProvider(provider);
+  });
+  afterAll(async () => {
+    await provider.shutdown();
+    metrics.disable();
+  });
+  async function collected(): Promise<MetricPoint[]> {
+    await reader.forceFlush();
+    const all = exporter.getMetrics();
+    return all.length === 0 ? [] : flatten(all[all.length - 1]!);
+  }
+  const find = (points: MetricPoint[], name: string, attributes: Record<string, unknown>) =>
+    points.find((p) => p.name === name && Object.entries(attributes).every(([k, v]) => p.attributes[k] === v));
+
+  it('records decisions, waits and charged tokens per priority, and header utilization, from what the gate answered', async () => {
+    const run = await invoke(T, undefined, [
+      acquireOp(6_000),
+      acquireOp(3_000, 'interactive'),
+      // 9,000 are charged now: this one waits until the first charge leaves the window.
+      acquireOp(2_000),
+      acquireOp(20_000),
+      op('acquire', { tokens: -1 }),
+      op('settle', { charged: 6_000, startAt: T, usedTokens: 500, utilization: 0.42 }),
+      op('reportUtilization', { utilization: 0.5, source: 'header' }),
+      // The PTU monitor records its own readings: the entity leaves them out.
+      op('reportUtilization', { utilization: 0.9, source: 'monitor' }),
+    ]);
+    const later = granted(run.results[2]);
+    // The reader's export runs on timers: real ones.
+    vi.useRealTimers();
+    const points = await collected();
+    expect(find(points, METRIC_NAMES.gateDecisions, { deployment: 'gpt-4o', priority: 'batch', decision: 'granted' })?.value).toBe(2);
+    expect(find(points, METRIC_NAMES.gateDecisions, { priority: 'interactive', decision: 'granted' })?.value).toBe(1);
+    expect(find(points, METRIC_NAMES.gateDecisions, { priority: 'batch', decision: 'rejected' })?.value).toBe(1);
+    // An invalid input is an error, not a decision.
+    expect(points.filter((p) => p.name === METRIC_NAMES.gateDecisions).reduce((n, p) => n + (p.value as number), 0)).toBe(4);
+    expect(find(points, METRIC_NAMES.tokensCharged, { priority: 'batch' })?.value).toBe(8_000);
+    expect(find(points, METRIC_NAMES.tokensCharged, { priority: 'interactive' })?.value).toBe(3_000);
+    expect(find(points, METRIC_NAMES.gateWait, { priority: 'batch' })?.value).toMatchObject({ count: 2, sum: later.waitMs, min: 0, max: later.waitMs });
+    expect(find(points, METRIC_NAMES.gateWait, { priority: 'interactive' })?.value).toMatchObject({ count: 1, sum: 0 });
+    expect(find(points, METRIC_NAMES.ptuUtilization, { deployment: 'gpt-4o', source: 'header' })?.value).toMatchObject({ count: 2, min: 0.42, max: 0.5 });
+    expect(find(points, METRIC_NAMES.ptuUtilization, { source: 'monitor' })).toBeUndefined();
   });
 });

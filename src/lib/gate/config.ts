@@ -141,3 +141,33 @@ export function inFlightLimit(config: GateConfig): number {
 export function leaseMsOf(config: GateConfig): number {
   return config.leaseMs ?? DEFAULT_LEASE_MS;
 }
+
+/**
+ * The look-ahead, in buckets (a few: W/60, 1 s at 60 s, at least one). Batch work may take the
+ * interactive reserve only where that cannot delay an interactive arrival by more than this: runs of
+ * buckets that begin (or, while interactive work is present, end) within it. Beyond it every window
+ * keeps the reserve free. See `batchCapped` in gate.ts.
+ */
+export function leadBuckets(config: GateConfig): number {
+  return Math.max(1, Math.round(config.bucketsPerWindow / 60));
+}
+
+/** First bucket beyond the look-ahead of a decision taken at `now`. */
+export function leadBucketOf(now: number, config: GateConfig): number {
+  return Math.floor((now * config.bucketsPerWindow) / config.windowMs) + leadBuckets(config);
+}
+
+/**
+ * The interactive pacing grid, in buckets (0: none): the bucket starts at multiples of it. Beyond the
+ * look-ahead a batch start keeps a pacing interval away from every grid point, so an interactive call
+ * finds a start clear of batch starts within one grid step even while batch runs at the full pace.
+ * Points on bucket starts serve provisioned deployments too, whose reserved starts sit there. Spacing
+ * interval / reserve takes from batch no more of the pace than the reserve, and never less than
+ * 2 × interval + 1, which leaves batch a gap between the zones.
+ */
+export function pacingGridBuckets(config: GateConfig): number {
+  const interval = minIntervalOf(config);
+  if (interval === 0 || config.interactiveReserve === 0) return 0;
+  const spacingMs = Math.max(Math.ceil(interval / config.interactiveReserve), 2 * interval + 1);
+  return Math.ceil((spacingMs * config.bucketsPerWindow) / config.windowMs);
+}

@@ -8,12 +8,24 @@
  * time: the earliest moment the call may be sent, so a waiting job sleeps once on a durable timer.
  * On top of the quota, every grant holds an in-flight lease until it settles (leases.ts), and no two
  * starts are granted closer than the pacing interval (pacing.ts): the start handed out is the earliest
- * that satisfies the windows, the pace and the in-flight limit together.
+ * that satisfies the windows, the pace and the in-flight limit together. Batch work leaves the
+ * interactive reserve free beyond a short look-ahead (`batchCapped`), so interactive work never queues
+ * behind batch reservations up to the horizon.
  */
 import { AdaptiveState, FULL_QUOTA, factorAt, recordQuota429 } from './adaptive.js';
-import { GateConfig, inFlightLimit, leaseMsOf, minIntervalOf, requestsPerRequestWindow, requestsPerTokenWindow, toleranceBuckets } from './config.js';
+import {
+  GateConfig,
+  inFlightLimit,
+  leadBucketOf,
+  leaseMsOf,
+  minIntervalOf,
+  pacingGridBuckets,
+  requestsPerRequestWindow,
+  requestsPerTokenWindow,
+  toleranceBuckets,
+} from './config.js';
 import { LeaseCounts, MutableLeases, NO_LEASES, earliestLeaseExpiry, liveLeases, pruneLeases, rebucketLeases, releaseLease, takeLease } from './leases.js';
-import { MutablePace, NO_STARTS, PaceRecord, latestStart, pacedFrom, prunePace, recordStart } from './pacing.js';
+import { MutablePace, NO_STARTS, PaceRecord, latestStart, offGrid, pacedFrom, prunePace, recordStart } from './pacing.js';
 import { capacity, drained, drainsTo } from './provisioned.js';
 import { addAt, at, bucketOf, bucketStart, fitsEveryRun, trimEnd } from './schedule.js';
 import { AcquireDecision, AcquireRequest, GateStatus, Priority, SettleReport, UtilizationReport } from './types.js';
@@ -146,9 +158,36 @@ function interactivePresent(draft: Draft, config: GateConfig): boolean {
   return draft.interactiveSeenAt !== null && draft.clock - draft.interactiveSeenAt < config.windowMs;
 }
 
-/** Share of the quota a priority may fill: batch leaves the reserve free while interactive work is present. */
+/**
+ * Share of the quota a priority fills on average: batch leaves the reserve free while interactive work
+ * is present. Only spaces returning work; where batch may take the reserve is `batchCapped`'s business.
+ */
 export function shareOf(priority: Priority, present: boolean, config: GateConfig): number {
   return priority === 'batch' && present ? 1 - config.interactiveReserve : 1;
+}
+
+/**
+ * The interactive reserve, by position rather than by presence alone. A run of `span` buckets starting
+ * at bucket `first` holds batch work to (1 - reserve) of its cap when it begins beyond the look-ahead
+ * (`lead`, the first bucket past it); while interactive work is present, also when it merely ends
+ * beyond it. Rolling windows make this the whole story: an interactive call can start in bucket k
+ * exactly when every run containing k has room, and those runs all end at k or later and begin at most
+ * a run before it. So batch, while interactive work is present, can never push an interactive arrival
+ * past its look-ahead; after a quiet spell, no further than a run past it. Runs that end inside the
+ * look-ahead are full game: batch fills the reserve there when nobody else wants it, which is what
+ * keeps a batch-only gate work-conserving.
+ */
+export function batchCapped(first: number, span: number, lead: number, present: boolean): boolean {
+  return first >= lead || (present && first + span - 1 >= lead);
+}
+
+/** How one request may use the quota. */
+interface Admission {
+  /** The adaptive factor in force. */
+  readonly factor: number;
+  /** Batch work: the first bucket beyond its look-ahead. Interactive work: undefined (the whole quota). */
+  readonly lead: number | undefined;
+  readonly present: boolean;
 }
 
 /**
@@ -172,13 +211,16 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
     return { state: freeze(draft), result: { kind: 'rejected', reason: 'too_large', limit: full } };
   }
   if (request.priority === 'interactive') draft.interactiveSeenAt = draft.clock;
-  const scale = factorAt(draft.adaptive, draft.clock, config) * shareOf(request.priority, interactivePresent(draft, config), config);
+  const present = interactivePresent(draft, config);
+  const factor = factorAt(draft.adaptive, draft.clock, config);
+  const scale = factor * shareOf(request.priority, present, config);
+  const admission: Admission = { factor, lead: request.priority === 'batch' ? leadBucketOf(draft.clock, config) : undefined, present };
   const earliest = Math.max(draft.clock, draft.pausedUntil);
   const latest = draft.clock + config.horizonMs;
   if (earliest > latest) {
     return { state: freeze(draft), result: { kind: 'retry', retryAt: draft.pausedUntil, reason: 'paused' } };
   }
-  if (liveLeases(draft.leases) >= inFlightCap(request.priority, interactivePresent(draft, config), config)) {
+  if (liveLeases(draft.leases) >= inFlightCap(request.priority, config)) {
     // Slots come back as calls settle, at the latest when the earliest lease lapses. Returning work is
     // spaced at the pace the quota could start it, so the waiting jobs do not all ask at once.
     const pace = quotaPaceMs(request.tokens, full * scale, config);
@@ -189,8 +231,8 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
   }
   const startAt =
     config.mode === 'standard'
-      ? reserveStandard(draft, request.tokens, scale, earliest, latest, config)
-      : reserveProvisioned(draft, request.tokens, scale, earliest, latest, config);
+      ? reserveStandard(draft, request.tokens, admission, earliest, latest, config)
+      : reserveProvisioned(draft, request.tokens, admission, earliest, latest, config);
   if (startAt !== undefined) {
     takeLease(draft.leases, startAt, config);
     if (minIntervalOf(config) > 0) recordStart(draft.starts, startAt, config);
@@ -205,10 +247,31 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
   return { state: freeze(draft), result: { kind: 'retry', retryAt: Math.ceil(retryAt), reason: 'beyond_horizon' } };
 }
 
-/** In-flight leases a priority may hold: batch leaves the interactive reserve free, as it does with the quota. */
-export function inFlightCap(priority: Priority, present: boolean, config: GateConfig): number {
+/**
+ * In-flight leases a priority may hold: batch always leaves the interactive reserve of the limit free.
+ * Leases are held from grant, so a reserve kept only while interactive work is present would already
+ * be spent by batch reservations when the first interactive call arrives; at the derived limit this
+ * share binds only when calls stay unsettled for over a window.
+ */
+export function inFlightCap(priority: Priority, config: GateConfig): number {
   const limit = inFlightLimit(config);
-  return effectiveCap(limit, Math.floor(limit * shareOf(priority, present, config)), 1);
+  return priority === 'batch' ? effectiveCap(limit, Math.floor(limit * (1 - config.interactiveReserve)), 1) : limit;
+}
+
+/**
+ * Earliest time from `from` clear of the pacing interval and, for batch starts beyond the look-ahead,
+ * of the interactive pacing grid; past `limit`, whatever lies past it.
+ */
+function pacedStart(draft: Draft, from: number, admission: Admission, limit: number, config: GateConfig): number {
+  const interval = minIntervalOf(config);
+  const grid = admission.lead === undefined ? 0 : pacingGridBuckets(config);
+  for (let t = from; ; ) {
+    const paced = pacedFrom(draft.starts, t, interval, limit, config);
+    if (paced > limit || grid === 0 || bucketOf(paced, config) < admission.lead!) return paced;
+    const clear = offGrid(paced, grid, interval, config);
+    if (clear === paced) return paced;
+    t = clear;
+  }
 }
 
 /** Time the quota needs to start one more call of `tokens`: the slowest of the pace, the request rate and the token rate. */
@@ -217,20 +280,25 @@ function quotaPaceMs(tokens: number, tokensPerWindow: number, config: GateConfig
   return Math.max(minIntervalOf(config), requestPace, (tokens * config.windowMs) / tokensPerWindow, 1);
 }
 
-function reserveStandard(draft: Draft, tokens: number, scale: number, earliest: number, latest: number, config: GateConfig): number | undefined {
+function reserveStandard(draft: Draft, tokens: number, admission: Admission, earliest: number, latest: number, config: GateConfig): number | undefined {
   const from = bucketOf(earliest, config);
   const until = bucketOf(latest, config);
   const extra = toleranceBuckets(config);
   const windowSpan = config.bucketsPerWindow + 1 + extra;
   const requestSpan = config.bucketsPerWindow / 6 + 1 + extra;
   // Tokens and requests are whole numbers, so whole caps: no float noise decides a slot.
-  const cap = (full: number, amount: number) => effectiveCap(full, Math.floor(full * scale), amount);
+  const cap = (full: number, amount: number, span: number): number | ((first: number) => number) => {
+    const whole = effectiveCap(full, Math.floor(full * admission.factor), amount);
+    const lead = admission.lead;
+    if (lead === undefined) return whole;
+    const share = effectiveCap(full, Math.floor(full * admission.factor * (1 - config.interactiveReserve)), amount);
+    return (first) => (batchCapped(first, span, lead, admission.present) ? share : whole);
+  };
   const constraints = [
-    fitsEveryRun(draft.tokens, draft.base, windowSpan, from, until, tokens, cap(config.tokensPerMinute, tokens)),
-    fitsEveryRun(draft.requests, draft.base, requestSpan, from, until, 1, cap(requestsPerRequestWindow(config), 1)),
-    fitsEveryRun(draft.requests, draft.base, windowSpan, from, until, 1, cap(requestsPerTokenWindow(config), 1)),
+    fitsEveryRun(draft.tokens, draft.base, windowSpan, from, until, tokens, cap(config.tokensPerMinute, tokens, windowSpan)),
+    fitsEveryRun(draft.requests, draft.base, requestSpan, from, until, 1, cap(requestsPerRequestWindow(config), 1, requestSpan)),
+    fitsEveryRun(draft.requests, draft.base, windowSpan, from, until, 1, cap(requestsPerTokenWindow(config), 1, windowSpan)),
   ];
-  const interval = minIntervalOf(config);
   // Times before `cursor` are known to be too close to a granted start.
   let cursor = earliest;
   for (let k = from; k <= until; ) {
@@ -238,7 +306,7 @@ function reserveStandard(draft: Draft, tokens: number, scale: number, earliest: 
       k++;
       continue;
     }
-    const t = pacedFrom(draft.starts, Math.max(cursor, k === from ? earliest : bucketStart(k, config)), interval, latest, config);
+    const t = pacedStart(draft, Math.max(cursor, k === from ? earliest : bucketStart(k, config)), admission, latest, config);
     if (t > latest) return undefined;
     const bucket = bucketOf(t, config);
     if (bucket !== k) {
@@ -254,19 +322,31 @@ function reserveStandard(draft: Draft, tokens: number, scale: number, earliest: 
   return undefined;
 }
 
-function reserveProvisioned(draft: Draft, tokens: number, scale: number, earliest: number, latest: number, config: GateConfig): number | undefined {
+function reserveProvisioned(draft: Draft, tokens: number, admission: Admission, earliest: number, latest: number, config: GateConfig): number | undefined {
   const full = capacity(config);
   // The level is a real number; a billionth of the capacity absorbs rounding in the drain arithmetic.
-  const cap = effectiveCap(full, full * config.ptuMaxUtilization * scale, tokens) + full * 1e-9;
-  // Simulate the level right after each reserved boundary, and the drain wasted while the bucket sat
-  // empty. A charge added at p raises a later level L(j) by max(0, tokens - wasted(p..j)), so it fits at p
-  // exactly when max over j >= p of max(L(j), L(j) - wasted(j) + wasted(p) + tokens) stays within the cap.
+  const capWhole = effectiveCap(full, full * config.ptuMaxUtilization * admission.factor, tokens) + full * 1e-9;
+  // Batch keeps the reserve free in the level from its look-ahead on, whether or not interactive work is
+  // present: a lower level costs a provisioned deployment no throughput (the drain rate is the
+  // throughput), only headroom for bursts, so no presence is needed to keep it work-conserving.
+  const capShare =
+    admission.lead === undefined
+      ? capWhole
+      : effectiveCap(full, full * config.ptuMaxUtilization * admission.factor * (1 - config.interactiveReserve), tokens) + full * 1e-9;
+  // Boundaries from index `late` on lie beyond the look-ahead (base is the next boundary, the lead at least one later).
+  const late = admission.lead === undefined ? Number.POSITIVE_INFINITY : admission.lead - draft.base;
+  const capAt = (i: number) => (i >= late ? capShare : capWhole);
+  // Simulate the level right after each reserved boundary (and at least up to the look-ahead's, where
+  // the reduced cap begins), and the drain wasted while the bucket sat empty. A charge added at p
+  // raises a later level L(j) by max(0, tokens - wasted(p..j)), so it fits at p exactly when every
+  // j >= p keeps max(L(j), L(j) - wasted(j) + wasted(p) + tokens) within j's cap.
   const levels: number[] = [];
   const wasted: number[] = [];
   let level = draft.level;
   let waste = 0;
   let t = draft.clock;
-  for (let i = 0; i < draft.tokens.length; i++) {
+  const simulated = Math.max(draft.tokens.length, Number.isFinite(late) ? late + 1 : 0);
+  for (let i = 0; i < simulated; i++) {
     const start = bucketStart(draft.base + i, config);
     const drain = (capacity(config) * (start - t)) / config.windowMs;
     waste += Math.max(0, drain - level);
@@ -275,20 +355,20 @@ function reserveProvisioned(draft: Draft, tokens: number, scale: number, earlies
     levels.push(level);
     wasted.push(waste);
   }
-  const highest: number[] = new Array<number>(levels.length + 1).fill(Number.NEGATIVE_INFINITY);
-  const highestUnwasted: number[] = new Array<number>(levels.length + 1).fill(Number.NEGATIVE_INFINITY);
+  // Suffix maxima of the room each later boundary lacks, with and without the drain wasted before it.
+  const over: number[] = new Array<number>(levels.length + 1).fill(Number.NEGATIVE_INFINITY);
+  const overUnwasted: number[] = new Array<number>(levels.length + 1).fill(Number.NEGATIVE_INFINITY);
   for (let i = levels.length - 1; i >= 0; i--) {
-    highest[i] = Math.max(highest[i + 1]!, levels[i]!);
-    highestUnwasted[i] = Math.max(highestUnwasted[i + 1]!, levels[i]! - wasted[i]!);
+    over[i] = Math.max(over[i + 1]!, levels[i]! - capAt(i));
+    overUnwasted[i] = Math.max(overUnwasted[i + 1]!, levels[i]! - wasted[i]! - capAt(i));
   }
-  const fitsFrom = (i: number, levelThere: number, wastedThere: number) =>
-    levelThere + tokens <= cap && highest[i]! <= cap && highestUnwasted[i]! + wastedThere + tokens <= cap;
+  const fitsFrom = (i: number, levelThere: number, wastedThere: number, capThere: number) =>
+    levelThere + tokens <= capThere && over[i]! <= 0 && overUnwasted[i]! + wastedThere + tokens <= 0;
 
   // Reserved charges sit on bucket boundaries in this model, so a reserved start is one too: pacing
   // may only pass over boundaries, not move a start between them.
-  const interval = minIntervalOf(config);
-  const clear = (t: number) => pacedFrom(draft.starts, t, interval, t, config) === t;
-  if (earliest === draft.clock && fitsFrom(0, draft.level, 0) && clear(draft.clock)) {
+  const clear = (t: number) => pacedStart(draft, t, admission, t, config) === t;
+  if (earliest === draft.clock && fitsFrom(0, draft.level, 0, capWhole) && clear(draft.clock)) {
     draft.level += tokens;
     return draft.clock;
   }
@@ -296,19 +376,20 @@ function reserveProvisioned(draft: Draft, tokens: number, scale: number, earlies
     const start = bucketStart(draft.base + i, config);
     if (start > latest) return undefined;
     // At boundary i the level already includes that boundary's reservations.
-    if (start >= earliest && fitsFrom(i, levels[i]!, wasted[i]!) && clear(start)) {
+    if (start >= earliest && fitsFrom(i, levels[i]!, wasted[i]!, capAt(i)) && clear(start)) {
       addAt(draft.tokens, draft.base, draft.base + i, tokens);
       return start;
     }
   }
-  // After the last reservation the level only drains: the first boundary where it has room.
+  // After the last simulated boundary the level only drains: the first boundary where it has room.
   const lastStart = levels.length > 0 ? bucketStart(draft.base + levels.length - 1, config) : draft.clock;
   const lastLevel = levels.length > 0 ? levels[levels.length - 1]! : draft.level;
-  const roomAt = Math.max(drainsTo(lastLevel, cap - tokens, lastStart, config), earliest);
+  const capAfter = capAt(levels.length);
+  const roomAt = Math.max(drainsTo(lastLevel, capAfter - tokens, lastStart, config), earliest);
   let k = Math.max(draft.base + levels.length, bucketAtOrAfter(roomAt, config));
   // Epoch milliseconds carry about 1e-4 ms of precision: confirm the level at the chosen start itself,
   // in whole-millisecond arithmetic, and take the next boundary if rounding picked one a hair early.
-  while (drained(lastLevel, lastStart, bucketStart(k, config), config) + tokens > cap || !clear(bucketStart(k, config))) {
+  while (drained(lastLevel, lastStart, bucketStart(k, config), config) + tokens > capAfter || !clear(bucketStart(k, config))) {
     if (bucketStart(k, config) > latest) return undefined;
     k += 1;
   }

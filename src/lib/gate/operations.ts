@@ -2,11 +2,14 @@
  * The gate entity's protocol: operation names, input validation and dispatch onto the pure gate.
  * Errors travel as values: the durable library serializes a thrown Error as "{}", losing its message.
  */
+import { BreakerConfig, BreakerPhase, BreakerReport, BreakerState, breakerAdmit, breakerGranted, breakerPhase, breakerRecord, breakerStateOf } from './breaker.js';
 import { GateConfig, GateConfigError, GateConfigInput, gateConfigFrom } from './config.js';
 import { GateState, GateStateV1, acquire, initialGateState, reconfigure, reportUtilization, settle, status, upgradeGateState } from './gate.js';
 import {
   AcquireDecision,
   AcquireRequest,
+  CALL_FAILURES,
+  CallFailure,
   GateStatus,
   PRIORITIES,
   Priority,
@@ -30,12 +33,15 @@ export type GateOperation = (typeof GATE_OPERATIONS)[keyof typeof GATE_OPERATION
 export interface GateEntityState {
   readonly config: GateConfig;
   readonly gate: GateState;
+  /** The deployment's circuit breaker (breaker.ts): a slice of its own, absent when no breaker is configured. */
+  readonly breaker?: BreakerState;
 }
 
 /** What an entity may have stored: a version 1 gate state is upgraded on its next operation. */
 export interface StoredGateEntityState {
   readonly config: GateConfig;
   readonly gate: GateState | GateStateV1;
+  readonly breaker?: BreakerState;
 }
 
 export type GateErrorCode = 'invalid_input' | 'unknown_operation' | 'invalid_config';
@@ -95,6 +101,7 @@ export function parseSettle(input: unknown): SettleReport {
   if (o.startAt !== undefined) report.startAt = number(o.startAt, 'startAt', nonNegative, 'epoch milliseconds');
   if (o.usedTokens !== undefined) report.usedTokens = number(o.usedTokens, 'usedTokens', nonNegative, 'a number of tokens, 0 or more');
   if (o.utilization !== undefined) report.utilization = number(o.utilization, 'utilization', nonNegative, 'a fraction, 0 or more');
+  if (o.failure !== undefined) report.failure = oneOf<CallFailure>(o.failure, 'failure', CALL_FAILURES);
   if (o.throttled !== undefined) {
     const t = object(o.throttled, 'throttled');
     report.throttled = {
@@ -147,8 +154,8 @@ export interface OperationOutcome {
   readonly result: GateResult<GateResults[GateOperation]>;
 }
 
-/** One entity operation: the stored state (or none yet), the configured defaults, the input and the time. */
-export function runGateOperation(
+/** One entity operation on the gate alone (the breaker and the wait bound are layered on by `runGateOperation`). */
+function runGateOperationOnGate(
   stored: StoredGateEntityState | undefined,
   defaults: () => GateConfig,
   operation: string,
@@ -197,4 +204,98 @@ export function runGateOperation(
     if (error instanceof GateConfigError) return { state: current, result: { ok: false, error: { code: 'invalid_config', message: error.message } } };
     throw error;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wait bound and circuit breaker, layered on the gate's own operations
+
+export interface GateEntityOptions {
+  /** The deployment's circuit breaker; absent: no breaker (nothing stored, nothing refused). */
+  readonly breaker?: BreakerConfig;
+}
+
+/** The breaker as `status` shows it. */
+export interface CircuitStatus {
+  readonly state: BreakerPhase;
+  /** Open: when it half-opens. */
+  readonly until: number | null;
+  /** Closed: the current run of consecutive failures. */
+  readonly failures: number;
+}
+
+/** `maxWaitMs` of an acquire input: the longest wait for a slot the caller accepts; undefined: any. */
+export function parseAcquireBound(input: unknown): number | undefined {
+  const o = object(input, 'acquire input');
+  return o.maxWaitMs === undefined || o.maxWaitMs === null ? undefined : number(o.maxWaitMs, 'maxWaitMs', nonNegative, 'milliseconds, 0 or more');
+}
+
+/** What a settle says about the deployment: a failure, an answer (usage or a 429), or nothing. */
+export function breakerReportOf(report: SettleReport): BreakerReport {
+  if (report.failure !== undefined) return { kind: 'failure', failure: report.failure };
+  if (report.usedTokens !== undefined || report.throttled !== undefined) return { kind: 'success' };
+  return { kind: 'neutral', startAt: report.startAt ?? null };
+}
+
+/**
+ * One entity operation: the stored state (or none yet), the configured defaults, the input and the
+ * time. On top of the pure gate: an acquire with `maxWaitMs` whose grant would start later is answered
+ * `retry` (`wait_exceeds_bound`, `retryAt` = the start the gate would have granted) and leaves the
+ * state as it was, so nothing is reserved; with a breaker, an open circuit answers `retry`
+ * (`circuit_open`) the same way, and settles feed the breaker.
+ */
+export function runGateOperation(
+  stored: StoredGateEntityState | undefined,
+  defaults: () => GateConfig,
+  operation: string,
+  input: unknown,
+  now: number,
+  options: GateEntityOptions = {},
+): OperationOutcome {
+  const outcome = runGateOperationOnGate(stored, defaults, operation, input, now);
+  if (outcome.state === undefined) return outcome;
+  const breakerConfig = options.breaker;
+  const storedBreaker = stored?.breaker;
+  const breaker = breakerConfig === undefined && storedBreaker === undefined ? undefined : breakerStateOf(storedBreaker);
+  // A closed circuit without failures is what a missing slice means: nothing is stored for it.
+  const withBreaker = (state: GateEntityState, next: BreakerState | undefined): GateEntityState => {
+    const { breaker: _previous, ...rest } = state;
+    return next === undefined || (next.state === 'closed' && next.failures.length === 0) ? rest : { ...rest, breaker: next };
+  };
+
+  if (operation === GATE_OPERATIONS.acquire && outcome.result.ok) {
+    let maxWaitMs: number | undefined;
+    try {
+      maxWaitMs = parseAcquireBound(input);
+    } catch (error) {
+      if (!(error instanceof GateInputError)) throw error;
+      const unchanged = runGateOperationOnGate(stored, defaults, GATE_OPERATIONS.status, undefined, now).state ?? outcome.state;
+      return { state: withBreaker(unchanged, breaker), result: { ok: false, error: { code: 'invalid_input', message: error.message } } };
+    }
+    const decision = outcome.result.value as AcquireDecision;
+    const admitted = breakerConfig !== undefined && breaker !== undefined ? breakerAdmit(breaker, now, breakerConfig) : undefined;
+    // The state before this acquire: a refused grant must leave nothing reserved (the gate is pure).
+    const before = () => runGateOperationOnGate(stored, defaults, GATE_OPERATIONS.status, undefined, now).state ?? outcome.state!;
+    const refuse = (retryAt: number, reason: 'wait_exceeds_bound' | 'circuit_open', state: GateEntityState): OperationOutcome => ({
+      state: withBreaker(state, admitted?.state ?? breaker),
+      result: { ok: true, value: { kind: 'retry', retryAt, reason } },
+    });
+    if (admitted?.verdict.kind === 'deny') return refuse(admitted.verdict.retryAt, 'circuit_open', decision.kind === 'granted' ? before() : outcome.state);
+    if (decision.kind !== 'granted') return { state: withBreaker(outcome.state, admitted?.state ?? breaker), result: outcome.result };
+    if (maxWaitMs !== undefined && decision.startAt - now > maxWaitMs) return refuse(decision.startAt, 'wait_exceeds_bound', before());
+    const granted = admitted !== undefined && breakerConfig !== undefined ? breakerGranted(admitted.state, decision.startAt, now, breakerConfig) : breaker;
+    return { state: withBreaker(outcome.state, granted), result: outcome.result };
+  }
+  if (operation === GATE_OPERATIONS.settle && outcome.result.ok && breakerConfig !== undefined && breaker !== undefined) {
+    return { state: withBreaker(outcome.state, breakerRecord(breaker, now, breakerReportOf(parseSettle(input)), breakerConfig)), result: outcome.result };
+  }
+  if (operation === GATE_OPERATIONS.status && outcome.result.ok && breaker !== undefined) {
+    const circuit: CircuitStatus = {
+      state: breakerPhase(breaker, now),
+      until: breaker.state === 'open' && breakerPhase(breaker, now) === 'open' ? breaker.until : null,
+      failures: breaker.state === 'closed' ? breaker.failures.length : 0,
+    };
+    const value: GateStatus & { readonly circuit: CircuitStatus } = { ...(outcome.result.value as GateStatus), circuit };
+    return { state: withBreaker(outcome.state, breaker), result: { ok: true, value } };
+  }
+  return { state: withBreaker(outcome.state, breaker), result: outcome.result };
 }

@@ -104,3 +104,17 @@ export function latestStart(pace: PaceRecord, config: GateConfig): number | unde
   }
   return undefined;
 }
+
+/**
+ * `t`, or the first time after it clear of the interactive pacing grid: at least `interval` from the
+ * start of every bucket that is a multiple of `gridBuckets`. Grid points are at least 2 × interval + 1
+ * apart (see pacingGridBuckets), so the zones never touch and one step always clears them.
+ */
+export function offGrid(t: number, gridBuckets: number, interval: number, config: GateConfig): number {
+  if (gridBuckets === 0 || interval === 0) return t;
+  const below = Math.floor(bucketOf(t, config) / gridBuckets) * gridBuckets;
+  for (const point of [bucketStart(below, config), bucketStart(below + gridBuckets, config)]) {
+    if (Math.abs(t - point) < interval) return point + interval;
+  }
+  return t;
+}

@@ -36,7 +36,7 @@ export function trimEnd(values: number[]): void {
 
 /**
  * For each candidate bucket k in [from, until]: may `amount` be added to bucket k while every run of
- * `span` consecutive buckets that contains k stays within `cap`?
+ * `span` consecutive buckets that contains k stays within its cap (`cap`, or `cap(first bucket of the run)`)?
  */
 export function fitsEveryRun(
   values: readonly number[],
@@ -45,8 +45,9 @@ export function fitsEveryRun(
   from: number,
   until: number,
   amount: number,
-  cap: number,
+  cap: number | ((first: number) => number),
 ): boolean[] {
+  const capOf = typeof cap === 'number' ? () => cap : cap;
   const first = from - span + 1;
   const prefix: number[] = [0];
   for (let j = first; j <= until + span - 1; j++) prefix.push(prefix[prefix.length - 1]! + at(values, base, j));
@@ -54,7 +55,7 @@ export function fitsEveryRun(
   const fits: boolean[] = [];
   let lastOverfull = Number.NEGATIVE_INFINITY;
   for (let j = first; j <= until; j++) {
-    if (runSum(j) + amount > cap) lastOverfull = j;
+    if (runSum(j) + amount > capOf(j)) lastOverfull = j;
     // The runs containing bucket j start at j-span+1 .. j.
     if (j >= from) fits.push(lastOverfull < j - span + 1);
   }

@@ -21,12 +21,24 @@ export type AcquireDecision =
   /** Can never be admitted: the charge exceeds the whole quota. */
   | { readonly kind: 'rejected'; readonly reason: 'too_large'; readonly limit: number };
 
-export const RETRY_REASONS = ['beyond_horizon', 'paused', 'in_flight'] as const;
+/**
+ * `wait_exceeds_bound` and `circuit_open` come from the entity (operations.ts), never from the pure gate:
+ * the caller's `maxWaitMs` would be exceeded (`retryAt` is the start the gate would have granted), or
+ * the deployment's circuit breaker is open (`retryAt` is when it lets a probe through).
+ */
+export const RETRY_REASONS = ['beyond_horizon', 'paused', 'in_flight', 'wait_exceeds_bound', 'circuit_open'] as const;
 export type RetryReason = (typeof RETRY_REASONS)[number];
 
 /** A 429's kind: `rate_limit` means quota was exceeded; `overloaded` is the service's own high demand. */
 export const THROTTLE_KINDS = ['rate_limit', 'overloaded'] as const;
 export type ThrottleKind = (typeof THROTTLE_KINDS)[number];
+
+/**
+ * What a failed call says about the deployment itself (the circuit breaker counts these): a 5xx, a 401,
+ * or no answer at all (connection failure, timeout). Other failures are the request's own business.
+ */
+export const CALL_FAILURES = ['server_error', 'unauthorized', 'connection'] as const;
+export type CallFailure = (typeof CALL_FAILURES)[number];
 
 export interface SettleReport {
   /** What acquire charged for this call. */
@@ -42,6 +54,8 @@ export interface SettleReport {
   readonly throttled?: { readonly kind: ThrottleKind; readonly retryAfterMs: number };
   /** `azure-openai-deployment-utilization` of the response, as a fraction (0.632 for "63.2%"). */
   readonly utilization?: number;
+  /** The call failed in a way that counts against the deployment's circuit breaker. */
+  readonly failure?: CallFailure;
 }
 
 export const UTILIZATION_SOURCES = ['header', 'monitor'] as const;

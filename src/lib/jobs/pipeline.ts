@@ -1,5 +1,7 @@
 /** The messages between the job orchestration and its activities: plain JSON, no prompt text. */
-import { PRIORITIES, Priority, SettleReport } from '../gate/types.js';
+import { failoverOrderFor } from '../config.js';
+import { CallFailure, PRIORITIES, Priority, SettleReport } from '../gate/types.js';
+import { appSettings } from '../settings.js';
 import { JobError, Usage } from './job.js';
 import { AttemptOutcome, RetryPolicy } from './retryPolicy.js';
 
@@ -18,6 +20,17 @@ export interface RunJobInput {
   readonly priority: Priority;
   /** Fixed when the job starts, so every replay decides the same way. */
   readonly policy: RetryPolicy;
+  /**
+   * Synchronous calls only: the latest moment (epoch ms) a call may start. A slot or a retry later than
+   * this fails the job at once (`rate_limited`, with the time it could have gone) instead of waiting.
+   */
+  readonly deadline?: number;
+  /**
+   * Several deployments of the model (AZURE_OPENAI_DEPLOYMENTS): the gates to try, in order; every
+   * one but the last only when its slot starts within `spilloverWaitMs`. Absent: `deployment` alone.
+   */
+  readonly deployments?: readonly string[];
+  readonly spilloverWaitMs?: number;
 }
 
 export interface CallModelInput {
@@ -25,6 +38,8 @@ export interface CallModelInput {
   /** Latest moment the call may still be sent for the slot it was granted. */
   readonly sendBy: number;
   readonly attempt: number;
+  /** The deployment whose gate granted the slot, when it is not the job's own (failover): the call goes there. */
+  readonly deployment?: string;
 }
 
 export type SaveResultInput =
@@ -51,11 +66,23 @@ export interface RunJobOutput {
   readonly jobId: string;
   readonly status: 'completed' | 'failed';
   readonly attempts: number;
+  /** A synchronous call refused for its bound: when a slot (or the deployment's retry-after) would have come. */
+  readonly retryAt?: number;
 }
 
 /** The orchestration input for a dispatched job, with the retry policy of the settings in force now. */
 export function runJobInputFor(message: DispatchMessage, policy: RetryPolicy): RunJobInput {
-  return { jobId: message.jobId, deployment: message.deployment, charge: message.charge, priority: message.priority, policy };
+  return { jobId: message.jobId, deployment: message.deployment, charge: message.charge, priority: message.priority, policy, ...failoverInputFor(message.deployment) };
+}
+
+/**
+ * The deployments a job of this gate key may fail over to (AZURE_OPENAI_DEPLOYMENTS), fixed into its
+ * input when it starts so every replay tries the same ones; nothing when there is no choice.
+ */
+export function failoverInputFor(deployment: string): Pick<RunJobInput, 'deployments' | 'spilloverWaitMs'> {
+  const settings = appSettings();
+  const order = failoverOrderFor(settings, deployment);
+  return order === undefined ? {} : { deployments: order, spilloverWaitMs: settings.spilloverWaitMs };
 }
 
 export class PipelineInputError extends Error {
@@ -76,6 +103,7 @@ export function parseRunJobInput(input: unknown): RunJobInput {
   positive(policy.maxAttempts, 'policy.maxAttempts');
   positive(policy.baseDelayMs, 'policy.baseDelayMs');
   positive(policy.maxDelayMs, 'policy.maxDelayMs');
+  problems.push(...boundAndFailoverProblems(o));
   if (problems.length > 0) throw new PipelineInputError(`invalid runJob input: ${problems.join('; ')}`);
   return o as unknown as RunJobInput;
 }
@@ -107,3 +135,36 @@ export function settleReportFor(charge: number, startAt: number, outcome: Attemp
   }
 }
 
+
+/** The optional fields of a synchronous or failover job's input, checked. */
+function boundAndFailoverProblems(o: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const nonNegative = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  if (o.deadline !== undefined && !nonNegative(o.deadline)) problems.push('deadline must be epoch milliseconds');
+  if (o.spilloverWaitMs !== undefined && !nonNegative(o.spilloverWaitMs)) problems.push('spilloverWaitMs must be milliseconds, 0 or more');
+  if (o.deployments !== undefined) {
+    const list = o.deployments;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((d) => typeof d === 'string' && d !== '')) problems.push('deployments must be a non-empty list of deployment names');
+  }
+  return problems;
+}
+
+/**
+ * What a failed call says about the deployment itself, for its circuit breaker: a 5xx, a 401, or no
+ * answer (connection failure, timeout). Anything else (a 400, a 429, a missed slot) says nothing.
+ */
+export function callFailureOf(outcome: AttemptOutcome): CallFailure | undefined {
+  if (outcome.kind === 'transient') {
+    if (outcome.error.status !== null && outcome.error.status >= 500) return 'server_error';
+    if (outcome.error.status === null && (outcome.error.code === 'connection_error' || outcome.error.code === 'timeout')) return 'connection';
+    return undefined;
+  }
+  if (outcome.kind === 'permanent' && outcome.error.status === 401) return 'unauthorized';
+  return undefined;
+}
+
+/** The settle report with the call's failure kind, when it has one (see `callFailureOf`). */
+export function withCallFailure(report: SettleReport, outcome: AttemptOutcome): SettleReport {
+  const failure = callFailureOf(outcome);
+  return failure === undefined ? report : { ...report, failure };
+}

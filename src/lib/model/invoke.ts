@@ -15,12 +15,18 @@ import {
   utilizationFrom,
 } from './outcome.js';
 
-export async function callChatCompletion(client: AzureOpenAI, request: ChatCompletionRequest): Promise<CallOutcome> {
+/** Per call: `clientRequestId` goes out as `x-ms-client-request-id`, Azure's own tracing header (job and attempt). */
+export interface CallOptions {
+  readonly clientRequestId?: string;
+}
+
+export async function callChatCompletion(client: AzureOpenAI, request: ChatCompletionRequest, options: CallOptions = {}): Promise<CallOutcome> {
   try {
     // The request passes through untouched (fields the SDK does not type included); only streaming is
     // forced off, because the outcome must hold the whole completion and its usage.
     const params = { ...request, stream: false } as unknown as ChatCompletionCreateParamsNonStreaming;
-    const { data, response } = await client.chat.completions.create(params).withResponse();
+    const headers = options.clientRequestId ? { 'x-ms-client-request-id': options.clientRequestId } : undefined;
+    const { data, response } = await client.chat.completions.create(params, headers ? { headers } : undefined).withResponse();
     return completedOutcome(data, response.headers);
   } catch (error) {
     return classifyError(error);

@@ -13,21 +13,37 @@ import {
   acquire,
   bucketOf,
   bucketStart,
-  effectiveCap,
   gateConfigFrom,
   inFlightCap,
   inFlightLimit,
   initialGateState,
+  leadBuckets,
   leaseMsOf,
   minIntervalOf,
+  pacingGridBuckets,
   requestsPerRequestWindow,
   requestsPerTokenWindow,
   settle,
   status,
   toleranceBuckets,
-  shareOf,
 } from '../../../src/lib/gate/index.js';
-import { BucketEvent, Grant, Lease, busiestInterval, closestStarts, earliestExpiry, levelsAt, liveAt, overfills, tooClose } from './reference.js';
+import {
+  BucketEvent,
+  Grant,
+  Lease,
+  ReserveGeometry,
+  bucketAt,
+  bucketBegin,
+  busiestInterval,
+  closestStarts,
+  earliestExpiry,
+  heldToShare,
+  levelsAt,
+  liveAt,
+  nearGrid,
+  overfills,
+  tooClose,
+} from './reference.js';
 
 // 10,000 cases per property in the suite; GATE_PROPERTY_RUNS searches harder (e.g. 200000) when changing the gate.
 const RUNS = Number(process.env.GATE_PROPERTY_RUNS ?? 10_000);
@@ -49,19 +65,22 @@ interface Scenario {
   readonly ops: readonly Op[];
 }
 
-function scenarios(mode: 'standard' | 'provisioned', options: { rateLimits: boolean; headers: boolean }) {
+function scenarios(mode: 'standard' | 'provisioned', options: { rateLimits: boolean; headers: boolean; throttles?: boolean; overuse?: boolean; reserve?: boolean }) {
   const config = fc
     .record({
       windowMs: fc.constantFrom(600, 1000, 6000, 60_000),
       buckets: fc.constantFrom(6, 12, 24, 60),
       tokensPerMinute: fc.integer({ min: 50, max: 20_000 }),
       requestsPerMinute: fc.integer({ min: 6, max: 300 }),
-      horizonWindows: fc.double({ min: 0.2, max: 2, noNaN: true }),
+      // The reserve's own property needs a horizon that reaches its bound (up to a window and more).
+      horizonWindows: options.reserve ? fc.double({ min: 1.5, max: 3, noNaN: true }) : fc.double({ min: 0.2, max: 2, noNaN: true }),
       ptuMaxUtilization: fc.double({ min: 0.1, max: 1, noNaN: true }),
-      interactiveReserve: fc.double({ min: 0, max: 0.6, noNaN: true }),
+      interactiveReserve: options.reserve ? fc.double({ min: 0.1, max: 0.6, noNaN: true }) : fc.double({ min: 0, max: 0.6, noNaN: true }),
       toleranceWindows: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 0.3, noNaN: true })),
       // Unset: derived from the quota; 0: off.
-      maxInFlight: fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constant(0) }, { weight: 3, arbitrary: fc.integer({ min: 1, max: 6 }) }),
+      maxInFlight: options.reserve
+        ? fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 12 }) })
+        : fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constant(0) }, { weight: 3, arbitrary: fc.integer({ min: 1, max: 6 }) }),
       intervalWindows: fc.oneof(
         { weight: 2, arbitrary: fc.constant(undefined) },
         { weight: 1, arbitrary: fc.constant(0) },
@@ -88,7 +107,14 @@ function scenarios(mode: 'standard' | 'provisioned', options: { rateLimits: bool
       ),
     );
   return config.chain((cfg) => {
-    const dt = fc.oneof(
+    const dt = options.reserve
+      ? // Batch pressure: mostly close together, so windows fill.
+        fc.oneof(
+          { weight: 3, arbitrary: fc.constant(0) },
+          { weight: 6, arbitrary: fc.integer({ min: 1, max: Math.max(1, Math.floor(cfg.windowMs / 50)) }) },
+          { weight: 1, arbitrary: fc.integer({ min: 0, max: cfg.windowMs * 2 }) },
+        )
+      : fc.oneof(
       { weight: 3, arbitrary: fc.constant(0) },
       { weight: 5, arbitrary: fc.integer({ min: 1, max: Math.max(1, Math.floor(cfg.windowMs / 20)) }) },
       { weight: 1, arbitrary: fc.integer({ min: 0, max: cfg.windowMs * 2 }) },
@@ -99,34 +125,75 @@ function scenarios(mode: 'standard' | 'provisioned', options: { rateLimits: bool
       { weight: 8, arbitrary: fc.integer({ min: 1, max: Math.max(1, Math.ceil(cfg.tokensPerMinute / 4)) }) },
       { weight: 1, arbitrary: fc.integer({ min: 1, max: Math.ceil(cfg.tokensPerMinute * 1.1) }) },
     );
-    const acquireOp = fc.record({
-      kind: fc.constant('acquire' as const),
-      dt,
-      tokens,
-      priority: fc.constantFrom<Priority>('batch', 'batch', 'interactive'),
-    });
-    const throttle = fc.oneof(
-      { weight: 4, arbitrary: fc.constant(null) },
-      {
-        weight: 1,
-        arbitrary: fc.record({
-          kind: options.rateLimits ? fc.constantFrom('rate_limit' as const, 'overloaded' as const) : fc.constant('overloaded' as const),
-          retryAfterMs: fc.integer({ min: 0, max: cfg.windowMs }),
-        }),
-      },
-    );
+    const acquireOp = options.reserve
+      ? // Mostly batch, now and then a small interactive request.
+        fc.oneof(
+          {
+            weight: 5,
+            arbitrary: fc.record({
+              kind: fc.constant('acquire' as const),
+              dt,
+              // Within batch's share, so the reserve is what batch leaves (a larger request may fill an empty
+              // window alone); large and small, so windows fill and then pack tight.
+              tokens: fc.oneof(
+                fc.integer({ min: Math.max(1, Math.floor(cfg.tokensPerMinute / 10)), max: Math.max(1, Math.floor(cfg.tokensPerMinute / 4)) }),
+                fc.integer({ min: 1, max: Math.max(1, Math.floor(cfg.tokensPerMinute / 30)) }),
+              ),
+              priority: fc.constant<Priority>('batch'),
+            }),
+          },
+          {
+            weight: 1,
+            arbitrary: fc.record({
+              kind: fc.constant('acquire' as const),
+              dt,
+              tokens: fc.integer({ min: 1, max: Math.max(1, Math.floor(cfg.tokensPerMinute / 10)) }),
+              priority: fc.constant<Priority>('interactive'),
+            }),
+          },
+        )
+      : fc.record({
+          kind: fc.constant('acquire' as const),
+          dt,
+          tokens,
+          priority: fc.constantFrom<Priority>('batch', 'batch', 'interactive'),
+        });
+    const throttle =
+      options.throttles === false
+        ? fc.constant(null)
+        : fc.oneof(
+            { weight: 4, arbitrary: fc.constant(null) },
+            {
+              weight: 1,
+              arbitrary: fc.record({
+                kind: options.rateLimits ? fc.constantFrom('rate_limit' as const, 'overloaded' as const) : fc.constant('overloaded' as const),
+                retryAfterMs: fc.integer({ min: 0, max: cfg.windowMs }),
+              }),
+            },
+          );
     const settleOp = fc.record({
       kind: fc.constant('settle' as const),
       dt,
       pick: fc.nat(),
-      usedShare: fc.double({ min: 0, max: 1.5, noNaN: true }),
+      usedShare: fc.double({ min: 0, max: options.overuse === false ? 1 : 1.5, noNaN: true }),
       throttle,
       utilization: options.headers ? fc.option(fc.double({ min: 0, max: 1.2, noNaN: true }), { freq: 3 }) : fc.constant(null),
     });
     return fc
-      .array(fc.oneof({ weight: 3, arbitrary: acquireOp }, { weight: 1, arbitrary: settleOp }), { minLength: 1, maxLength: 24 })
+      // (A settle moves time to its call's start: rarer under the reserve's property, so batch piles up.)
+      .array(fc.oneof({ weight: options.reserve ? 12 : 3, arbitrary: acquireOp }, { weight: 1, arbitrary: settleOp }), { minLength: 1, maxLength: options.reserve ? 40 : 24 })
+      // The reserve's property: half the time interactive work is present from the start, so batch runs under it throughout.
+      .chain((ops) => (options.reserve ? fc.boolean().map((first): Op[] => (first ? [{ kind: 'acquire', dt: 0, tokens: 1, priority: 'interactive' }, ...ops] : ops)) : fc.constant(ops)))
       .map((ops): Scenario => ({ config: cfg, ops }));
   });
+}
+
+/** A grant as the properties about priorities need it. */
+interface Granted extends Grant {
+  readonly priority: Priority;
+  /** When it was granted, and whether interactive work was present then. */
+  readonly at: number;
+  readonly present: boolean;
 }
 
 interface Decision {
@@ -139,14 +206,16 @@ interface Decision {
   readonly liveBefore: number;
   /** Earliest expiry among them. */
   readonly expiryBefore: number | undefined;
-  readonly before: readonly Grant[];
+  /** Of them, leases of interactive grants. */
+  readonly interactiveLiveBefore: number;
+  readonly before: readonly Granted[];
   readonly eventsBefore: readonly BucketEvent[];
   readonly result: AcquireDecision;
 }
 
 interface Run {
   readonly decisions: readonly Decision[];
-  readonly grants: readonly Grant[];
+  readonly grants: readonly Granted[];
   readonly leases: readonly Lease[];
   /** Live leases right after each grant. */
   readonly liveAfterGrants: readonly number[];
@@ -161,7 +230,7 @@ function play({ config, ops }: Scenario): Run {
   let pausedUntil = 0;
   let lastInteractive = Number.NEGATIVE_INFINITY;
   let seq = 0;
-  const grants: Grant[] = [];
+  const grants: Granted[] = [];
   const leases: Lease[] = [];
   const liveAfterGrants: number[] = [];
   const events: BucketEvent[] = [];
@@ -175,24 +244,30 @@ function play({ config, ops }: Scenario): Run {
       const eventsBefore = [...events];
       const liveBefore = liveAt(leases, now);
       const expiryBefore = earliestExpiry(leases, now);
+      const interactiveLiveBefore = liveAt(
+        leases.filter((_, i) => grants[i]!.priority === 'interactive'),
+        now,
+      );
       const step = acquire(state, now, { tokens: op.tokens, priority: op.priority }, config);
       state = step.state;
       // A request that can never be admitted is not interactive traffic.
       if (op.priority === 'interactive' && step.result.kind !== 'rejected') lastInteractive = now;
+      const present = now - lastInteractive < config.windowMs;
       decisions.push({
         now,
         tokens: op.tokens,
         priority: op.priority,
-        interactivePresent: now - lastInteractive < config.windowMs,
+        interactivePresent: present,
         pausedUntil,
         liveBefore,
         expiryBefore,
+        interactiveLiveBefore,
         before,
         eventsBefore,
         result: step.result,
       });
       if (step.result.kind === 'granted') {
-        grants.push({ startAt: step.result.startAt, tokens: op.tokens });
+        grants.push({ startAt: step.result.startAt, tokens: op.tokens, priority: op.priority, at: now, present });
         leases.push({ grantedAt: now, startAt: step.result.startAt, expiresAt: expiryOf(step.result.startAt), settledAt: null });
         liveAfterGrants.push(liveAt(leases, now));
         events.push({ t: step.result.startAt, kind: 'add', amount: op.tokens, seq: seq++, rank: step.result.startAt > now ? 0 : 1 });
@@ -242,6 +317,60 @@ function sample(times: readonly number[]): number[] {
 }
 
 const tokensOf = (g: Grant) => g.tokens;
+const geometry = (config: GateConfig): ReserveGeometry => ({ windowMs: config.windowMs, buckets: config.bucketsPerWindow, lead: leadBuckets(config) });
+
+/**
+ * The cap a request of `amount` is held to in a window of `span` buckets starting at time `start`:
+ * the whole limit, or for batch work, where the README says so, its share (a request larger than its
+ * share fits an otherwise empty window).
+ */
+function capFor(d: Decision, full: number, amount: number, span: number, config: GateConfig): number | ((start: number) => number) {
+  const whole = full;
+  if (d.priority === 'interactive') return whole;
+  const share = Math.min(full, Math.max(Math.floor(full * (1 - config.interactiveReserve)), amount));
+  return (start) => (heldToShare(bucketAt(start, geometry(config)), span, d.now, d.interactivePresent, geometry(config)) ? share : whole);
+}
+
+/** Where the interactive pacing grid ends a zone batch work must avoid beyond its look-ahead. */
+function gridCandidates(from: number, to: number, config: GateConfig): number[] {
+  const grid = pacingGridBuckets(config);
+  const interval = minIntervalOf(config);
+  if (grid === 0) return [];
+  const out: number[] = [];
+  for (let k = Math.floor(bucketOf(from, config) / grid) * grid; bucketStart(k, config) < to && out.length < 50; k += grid) {
+    const t = bucketStart(k, config) + interval;
+    if (t > from && t < to) out.push(t);
+  }
+  return out;
+}
+
+/**
+ * Provisioned: the level a request may bring the bucket to at time `t`: the threshold, or for batch
+ * work from its look-ahead on, its share of it (a request larger than that may fill an empty bucket).
+ */
+function levelCapFor(d: Decision, config: GateConfig): (t: number) => number {
+  const capacity = config.tokensPerMinute;
+  const whole = Math.min(capacity, Math.max(capacity * config.ptuMaxUtilization, d.tokens));
+  if (d.priority === 'interactive') return () => whole;
+  const share = Math.min(capacity, Math.max(capacity * config.ptuMaxUtilization * (1 - config.interactiveReserve), d.tokens));
+  const g = geometry(config);
+  const from = bucketBegin(bucketAt(d.now, g) + g.lead, g);
+  return (t) => (t >= from ? share : whole);
+}
+
+/** Provisioned: the first time the batch share applies for a decision (probing there catches a level that drains past it). */
+function shareFrom(d: Decision, config: GateConfig): number[] {
+  if (d.priority === 'interactive') return [];
+  const g = geometry(config);
+  return [bucketBegin(bucketAt(d.now, g) + g.lead, g)];
+}
+
+/** May batch work start at `t` as far as the pacing grid goes? Only outside the grid's zones beyond its look-ahead. */
+function offGridFor(d: Decision, t: number, config: GateConfig): boolean {
+  if (d.priority === 'interactive') return true;
+  const g = geometry(config);
+  return bucketAt(t, g) < bucketAt(d.now, g) + g.lead || !nearGrid(t, pacingGridBuckets(config), minIntervalOf(config), g);
+}
 const one = () => 1;
 
 /** Where a start first clears an earlier start's pacing interval: where a paced slot can open up. */
@@ -256,7 +385,7 @@ function pacedCandidates(before: readonly Grant[], from: number, to: number, int
  * other answer only while it is not.
  */
 function checkInFlight(d: Decision, config: GateConfig): void {
-  const cap = inFlightCap(d.priority, d.interactivePresent, config);
+  const cap = inFlightCap(d.priority, config);
   if (d.result.kind === 'retry' && d.result.reason === 'in_flight') {
     expect(d.liveBefore, 'told in_flight below the limit').toBeGreaterThanOrEqual(cap);
     expect(d.expiryBefore).toBeDefined();
@@ -289,8 +418,9 @@ describe('standard gate properties', () => {
         const { config } = scenario;
         // A run of buckets spans one bucket more than its window, plus the tolerance rounded up to whole buckets.
         const slack = ((1 + toleranceBuckets(config)) * config.windowMs) / config.bucketsPerWindow + 1;
+        const windowSpan = config.bucketsPerWindow + 1 + toleranceBuckets(config);
+        const requestSpan = config.bucketsPerWindow / 6 + 1 + toleranceBuckets(config);
         for (const d of play(scenario).decisions) {
-          const share = shareOf(d.priority, d.interactivePresent, config);
           if (d.result.kind === 'rejected') {
             expect(d.tokens).toBeGreaterThan(config.tokensPerMinute);
             continue;
@@ -307,16 +437,22 @@ describe('standard gate properties', () => {
           const until = d.result.kind === 'granted' ? d.result.startAt : latest + 1;
           const interval = minIntervalOf(config);
           const starts = d.before.map((g) => g.startAt);
-          const tokenCap = effectiveCap(config.tokensPerMinute, Math.floor(config.tokensPerMinute * share), d.tokens);
-          const requestCap = effectiveCap(requestsPerRequestWindow(config), Math.floor(requestsPerRequestWindow(config) * share), 1);
-          const minuteCap = effectiveCap(requestsPerTokenWindow(config), Math.floor(requestsPerTokenWindow(config) * share), 1);
-          // Free slots begin at the earliest time, at bucket starts and where a pacing interval ends.
-          for (const t of [...sample(candidateTimes(earliest, until, config, true)), ...pacedCandidates(d.before, earliest, Math.min(until, latest + 1), interval)]) {
+          const tokenCap = capFor(d, config.tokensPerMinute, d.tokens, windowSpan, config);
+          const requestCap = capFor(d, requestsPerRequestWindow(config), 1, requestSpan, config);
+          const minuteCap = capFor(d, requestsPerTokenWindow(config), 1, windowSpan, config);
+          // Free slots begin at the earliest time, at bucket starts, where a pacing interval ends and where a grid zone does.
+          const ends = Math.min(until, latest + 1);
+          for (const t of [
+            ...sample(candidateTimes(earliest, until, config, true)),
+            ...pacedCandidates(d.before, earliest, ends, interval),
+            ...sample(gridCandidates(earliest, ends, config)),
+          ]) {
             const full =
               overfills(d.before, t, config.windowMs + slack, d.tokens, tokenCap, tokensOf) ||
               overfills(d.before, t, config.windowMs / 6 + slack, 1, requestCap, one) ||
               overfills(d.before, t, config.windowMs + slack, 1, minuteCap, one) ||
-              tooClose(starts, t, interval);
+              tooClose(starts, t, interval) ||
+              !offGridFor(d, t, config);
             expect(full, `a slot at ${t - d.now} ms was free but the request was told ${JSON.stringify(d.result)}`).toBe(true);
           }
         }
@@ -338,19 +474,19 @@ describe('provisioned gate properties', () => {
         const rate = capacity / config.windowMs;
         for (const d of play(scenario).decisions) {
           if (d.result.kind !== 'granted') continue;
-          const cap = effectiveCap(capacity, capacity * config.ptuMaxUtilization * shareOf(d.priority, d.interactivePresent, config), d.tokens);
+          const capAt = levelCapFor(d, config);
           const startAt = d.result.startAt;
           const withGrant: BucketEvent[] = [
             ...d.eventsBefore,
             { t: startAt, kind: 'add', amount: d.tokens, seq: Number.MAX_SAFE_INTEGER, rank: startAt > d.now ? 0 : 1 },
           ];
-          const probes = [startAt, ...d.before.filter((g) => g.startAt > startAt).map((g) => g.startAt)];
+          const probes = [startAt, ...d.before.filter((g) => g.startAt > startAt).map((g) => g.startAt), ...shareFrom(d, config).filter((t) => t > startAt)];
           const levels = levelsAt(withGrant, rate, probes);
           const before = levelsAt(d.eventsBefore, rate, probes);
           for (const p of probes) {
             // A later reservation already above the cap (a utilization header raised it) is not this grant's doing.
-            if (p !== startAt && before.get(p)! > cap) continue;
-            expect(levels.get(p)!).toBeLessThanOrEqual(cap + 2e-9 * capacity);
+            if (p !== startAt && before.get(p)! > capAt(p)) continue;
+            expect(levels.get(p)!).toBeLessThanOrEqual(capAt(p) + 2e-9 * capacity);
           }
         }
       }),
@@ -376,14 +512,15 @@ describe('provisioned gate properties', () => {
           if (d.result.kind === 'retry' && d.result.reason === 'in_flight') continue;
           const interval = minIntervalOf(config);
           const starts = d.before.map((g) => g.startAt);
-          const cap = effectiveCap(capacity, capacity * config.ptuMaxUtilization * shareOf(d.priority, d.interactivePresent, config), d.tokens);
+          const capAt = levelCapFor(d, config);
           const until = d.result.kind === 'granted' ? d.result.startAt : latest + 1;
           const candidates = sample(candidateTimes(earliest, Math.min(until, latest + 1), config, earliest === d.now));
           for (const t of candidates) {
-            const probes = [t, ...d.before.filter((g) => g.startAt > t).map((g) => g.startAt)];
+            const probes = [t, ...d.before.filter((g) => g.startAt > t).map((g) => g.startAt), ...shareFrom(d, config).filter((p) => p > t)];
             const levels = levelsAt([...d.eventsBefore, { t, kind: 'add', amount: d.tokens, seq: Number.MAX_SAFE_INTEGER, rank: t > d.now ? 0 : 1 }], rate, probes);
             // Reserved starts sit on bucket boundaries here, so the boundaries are the candidates for pacing too.
-            const overfull = probes.some((p) => levels.get(p)! > cap + 1e-10 * capacity) || tooClose(starts, t, interval);
+            const overfull =
+              probes.some((p) => levels.get(p)! > capAt(p) + 1e-10 * capacity) || tooClose(starts, t, interval) || !offGridFor(d, t, config);
             expect(overfull, `room at ${t - d.now} ms but the request was told ${JSON.stringify(d.result)}`).toBe(true);
           }
         }
@@ -460,5 +597,95 @@ describe('in-flight leases and pacing', () => {
       ),
       { numRuns: Math.max(100, Math.round(RUNS / 10)) },
     );
+  });
+});
+
+describe('interactive work never waits behind batch work', () => {
+  /**
+   * The bound the README states for an interactive request arriving at `now` (in the gate's buckets):
+   * the first bucket k at or after the look-ahead whose windows (runs of `span` buckets) all begin at
+   * or after the look-ahead of the last batch grant made while no interactive work was present; with
+   * pacing, the first grid point from there that is also a pace past the look-ahead, or the one after
+   * for each other interactive start that may block a point (each blocks at most one: points are over
+   * two paces apart).
+   */
+  function interactiveBound(d: Decision, config: GateConfig, span: number, others: number): number {
+    const g = geometry(config);
+    const lead = (t: number) => bucketAt(t, g) + g.lead;
+    const quiet = d.before.filter((x) => x.priority === 'batch' && !x.present).map((x) => x.at);
+    const k = Math.max(lead(d.now), quiet.length > 0 ? lead(Math.max(...quiet)) + span - 1 : Number.NEGATIVE_INFINITY);
+    const interval = minIntervalOf(config);
+    const grid = pacingGridBuckets(config);
+    if (interval === 0) return bucketBegin(k, g);
+    const from = Math.max(bucketBegin(k, g), bucketBegin(lead(d.now), g) + interval);
+    let point = Math.ceil(bucketAt(from, g) / grid) * grid;
+    while (bucketBegin(point, g) < from) point += grid;
+    return bucketBegin(point + others * grid, g);
+  }
+
+  /** Interactive work already granted that may share a window or a pace with this request. */
+  const nearbyInteractive = (d: Decision, config: GateConfig) =>
+    d.before.filter((x) => x.priority === 'interactive' && x.startAt >= d.now - 2 * config.windowMs - config.startToleranceMs);
+
+  it('standard: a request within the reserve is granted a start no later than the stated bound', () => {
+    let checked = 0;
+    fc.assert(
+      fc.property(scenarios('standard', { rateLimits: false, headers: false, throttles: false, reserve: true }), (scenario) => {
+        const { config } = scenario;
+        const windowSpan = config.bucketsPerWindow + 1 + toleranceBuckets(config);
+        const run = play(scenario);
+        for (const d of run.decisions) {
+          if (d.priority !== 'interactive' || config.interactiveReserve === 0) continue;
+          // Other interactive work that may share a window or a pace with it takes from the reserve first.
+          const nearby = nearbyInteractive(d, config);
+          const taken = nearby.reduce((sum, x) => sum + x.tokens, 0);
+          const batch = d.before.filter((x) => x.priority === 'batch');
+          const largest = Math.max(0, ...batch.map((x) => x.tokens));
+          const share = (full: number) => Math.max(Math.floor(full * (1 - config.interactiveReserve)), 1);
+          // Batch holds at most its share of every window the bound covers (or one larger request by itself).
+          if (d.tokens + taken > config.tokensPerMinute - Math.max(share(config.tokensPerMinute), largest)) continue;
+          if (1 + nearby.length > requestsPerRequestWindow(config) - share(requestsPerRequestWindow(config))) continue;
+          if (1 + nearby.length > requestsPerTokenWindow(config) - share(requestsPerTokenWindow(config))) continue;
+          if (d.interactiveLiveBefore + inFlightCap('batch', config) >= inFlightLimit(config)) continue;
+          const bound = interactiveBound(d, config, windowSpan, nearby.length);
+          if (bound > d.now + config.horizonMs) continue;
+          checked++;
+          expect(d.result, `bound ${bound - d.now} ms`).toMatchObject({ kind: 'granted' });
+          if (d.result.kind === 'granted') expect(d.result.startAt, `bound ${bound - d.now} ms`).toBeLessThanOrEqual(bound);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+    expect(checked).toBeGreaterThan(RUNS / 2);
+  });
+
+  it('provisioned: a request within the reserve is granted a start no later than the stated bound', () => {
+    let checked = 0;
+    fc.assert(
+      // No headers and no usage above the estimate: only the gate's own charges raise the level.
+      fc.property(scenarios('provisioned', { rateLimits: false, headers: false, throttles: false, overuse: false, reserve: true }), (scenario) => {
+        const { config } = scenario;
+        const capacity = config.tokensPerMinute;
+        const run = play(scenario);
+        for (const d of run.decisions) {
+          if (d.priority !== 'interactive' || config.interactiveReserve === 0) continue;
+          const earlier = d.before.filter((x) => x.priority === 'interactive').reduce((sum, x) => sum + x.tokens, 0);
+          const largest = Math.max(0, ...d.before.filter((x) => x.priority === 'batch').map((x) => x.tokens));
+          const whole = Math.min(capacity, Math.max(capacity * config.ptuMaxUtilization, d.tokens));
+          const share = Math.max(capacity * config.ptuMaxUtilization * (1 - config.interactiveReserve), largest);
+          // The level batch leaves from its look-ahead on, plus all interactive work ever, has room for it.
+          if (share + earlier + d.tokens > whole - 1e-6 * capacity) continue;
+          if (d.interactiveLiveBefore + inFlightCap('batch', config) >= inFlightLimit(config)) continue;
+          // Not presence-based: every batch grant kept its share from its own look-ahead on.
+          const bound = interactiveBound({ ...d, before: d.before.filter((x) => x.priority === 'interactive') }, config, 1, nearbyInteractive(d, config).length);
+          if (bound > d.now + config.horizonMs) continue;
+          checked++;
+          expect(d.result, `bound ${bound - d.now} ms`).toMatchObject({ kind: 'granted' });
+          if (d.result.kind === 'granted') expect(d.result.startAt, `bound ${bound - d.now} ms`).toBeLessThanOrEqual(bound);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+    expect(checked).toBeGreaterThan(RUNS / 20);
   });
 });

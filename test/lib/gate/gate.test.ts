@@ -31,9 +31,9 @@ const STANDARD: GateConfigInput = {
   windowMs: 60_000,
   horizonMs: 120_000,
   ptuMaxUtilization: 0.7,
-  interactiveReserve: 0.2,
+  // The quota alone: the interactive reserve and pacing have their own tests below.
+  interactiveReserve: 0,
   startToleranceMs: 0,
-  // The quota alone; pacing has its own tests below.
   minIntervalMs: 0,
 };
 
@@ -170,11 +170,14 @@ describe('429 feedback', () => {
   });
 });
 
-describe('priorities', () => {
-  it('batch leaves the reserve free while interactive traffic is present, so interactive calls never queue behind it', () => {
-    const g = gate();
+describe('priorities: the interactive reserve beyond the look-ahead', () => {
+  // 10,000 per 60 s window, 240 buckets of 250 ms: the look-ahead is 4 buckets (1 s), the reserve 2,000.
+  const reserved = (overrides: Partial<GateConfigInput> = {}) => gate({ interactiveReserve: 0.2, ...overrides });
+
+  it('while interactive traffic is present, batch leaves the reserve free in every window reaching past the look-ahead', () => {
+    const g = reserved();
     expect(startOf(g.acquire(T0, 100, 'interactive'))).toBe(T0);
-    // Batch may fill 80% of 10,000 while interactive is present: 7,900 more.
+    // Batch may fill 80% of 10,000 in windows that end beyond the look-ahead: 7,900 more.
     expect(startOf(g.acquire(T0 + 1, 7_900))).toBe(T0 + 1);
     const blocked = startOf(g.acquire(T0 + 2, 100));
     expect(blocked).toBeGreaterThanOrEqual(T0 + 60_000);
@@ -182,16 +185,75 @@ describe('priorities', () => {
     expect(g.acquire(T0 + 3, 1_500, 'interactive')).toMatchObject({ kind: 'granted', startAt: T0 + 3, waitMs: 0 });
   });
 
-  it('without interactive traffic batch uses the whole quota', () => {
-    const g = gate();
+  it('without interactive traffic batch fills the whole quota now, but reserves later windows only up to its share', () => {
+    const g = reserved();
+    // Now is inside the look-ahead: the whole quota.
     expect(startOf(g.acquire(T0, 10_000))).toBe(T0);
+    // A reservation for the window after it may fill only 8,000 of it...
+    const later = startOf(g.acquire(T0, 8_000));
+    expect(later).toBeGreaterThanOrEqual(T0 + 60_000);
+    expect(later).toBeLessThanOrEqual(T0 + 60_250);
+    // and nothing more fits inside the horizon.
+    expect(g.acquire(T0, 2_000)).toMatchObject({ kind: 'retry', reason: 'beyond_horizon' });
+    // ... so an interactive call arriving now waits at most until the first charge leaves its window,
+    // not behind the reservations up to the horizon.
+    const interactive = startOf(g.acquire(T0 + 10, 2_000, 'interactive'));
+    expect(interactive).toBeLessThanOrEqual(T0 + 60_250);
+  });
+
+  it('batch takes the reserve of a reserved window once that window comes within the look-ahead (work-conserving)', () => {
+    const g = reserved();
+    g.acquire(T0, 10_000);
+    const later = startOf(g.acquire(T0, 8_000));
+    // Shortly before the reserved slot, the window starting there is inside the look-ahead: its
+    // reserve goes to batch work that asks then.
+    expect(startOf(g.acquire(later - 500, 2_000))).toBe(later);
+    expect(g.status(later).windowTokens).toBe(10_000);
+  });
+
+  it('batch leaves the interactive share of the in-flight limit free, present or not', () => {
+    const g = reserved({ maxInFlight: 5, interactiveReserve: 0.4 });
+    // Batch may hold 3 of 5.
+    for (let i = 0; i < 3; i++) expect(g.acquire(T0, 10).kind).toBe('granted');
+    expect(g.acquire(T0, 10)).toMatchObject({ kind: 'retry', reason: 'in_flight' });
+    expect(g.acquire(T0, 10, 'interactive').kind).toBe('granted');
+    expect(g.acquire(T0, 10, 'interactive').kind).toBe('granted');
+    expect(g.acquire(T0, 10, 'interactive')).toMatchObject({ kind: 'retry', reason: 'in_flight' });
+  });
+
+  it('beyond the look-ahead batch starts stay a pace away from the interactive grid, so an interactive call finds a paced start', () => {
+    // 60 RPM: a pace of 1,000 ms, a grid every 5,000 ms (pace / reserve).
+    const g = reserved({ minIntervalMs: 1_000, requestsPerMinute: 6_000, tokensPerMinute: 1_000_000 });
+    const starts = Array.from({ length: 20 }, () => startOf(g.acquire(T0, 10)));
+    const beyond = starts.filter((t) => t >= T0 + 1_000);
+    for (const t of beyond) {
+      const point = Math.round(t / 5_000) * 5_000;
+      expect(Math.abs(t - point)).toBeGreaterThanOrEqual(1_000);
+    }
+    // Batch started back to back from T0; the interactive call takes the next grid point after its look-ahead.
+    const interactive = startOf(g.acquire(T0 + 1, 10, 'interactive'));
+    expect(interactive - T0).toBeLessThanOrEqual(1_000 + 1_000 + 5_000 + 250);
   });
 
   it('interactive presence lapses one window after the last interactive call', () => {
-    const g = gate();
+    const g = reserved();
     g.acquire(T0, 100, 'interactive');
     expect(g.status(T0 + 59_999).interactivePresent).toBe(true);
     expect(g.status(T0 + 60_000).interactivePresent).toBe(false);
+  });
+});
+
+describe('provisioned deployment: the interactive reserve', () => {
+  it('batch keeps the level under its share from the look-ahead on; above it only by what drains before then', () => {
+    const g = gate({ mode: 'provisioned', tokensPerMinute: 60_000, ptuMaxUtilization: 0.5, interactiveReserve: 0.2 });
+    // 30,000 allowed, 24,000 for batch from the look-ahead (1 s) on; the level drains 1,000 per second.
+    expect(startOf(g.acquire(T0, 20_000))).toBe(T0);
+    // 25,000 now is 24,000 at 1 s: allowed.
+    expect(startOf(g.acquire(T0, 5_000))).toBe(T0);
+    // 1,000 more must wait until the level is 23,000, at 2 s.
+    expect(startOf(g.acquire(T0, 1_000))).toBe(T0 + 2_000);
+    // An interactive call gets the reserve at once.
+    expect(startOf(g.acquire(T0 + 1, 5_000, 'interactive'))).toBe(T0 + 1);
   });
 });
 
@@ -411,16 +473,6 @@ describe('in-flight leases', () => {
     expect(g.status(T0 + 1).inFlight).toBe(1);
     g.settle(later, { charged: 100, startAt: later });
     expect(g.status(later).inFlight).toBe(0);
-  });
-
-  it('leaves the interactive share of the limit free while interactive work is present', () => {
-    const g = gate({ maxInFlight: 5, interactiveReserve: 0.4 });
-    g.acquire(T0, 10, 'interactive');
-    // Batch may hold 3 of 5 while interactive work is present.
-    expect(g.acquire(T0, 10).kind).toBe('granted');
-    expect(g.acquire(T0, 10).kind).toBe('granted');
-    expect(g.acquire(T0, 10)).toMatchObject({ kind: 'retry', reason: 'in_flight' });
-    expect(g.acquire(T0, 10, 'interactive').kind).toBe('granted');
   });
 
   it('a new limit applies at once; leases carry over a change of window shape', () => {

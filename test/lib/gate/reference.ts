@@ -23,14 +23,24 @@ export function busiestInterval(grants: readonly Grant[], length: number, weight
 
 /**
  * Would adding `amount` at time `t` overfill some half-open interval of length `length` containing t?
- * The busiest such interval starts at t or at a grant inside (t - length, t].
+ * `cap` may depend on where the interval starts, as long as it never grows with a later start: then
+ * the busiest such interval relative to its cap starts at t or at a grant inside (t - length, t]
+ * (moving an interval's start right, up to the next grant, loses nothing and lowers no cap).
  */
-export function overfills(grants: readonly Grant[], t: number, length: number, amount: number, cap: number, weight: (g: Grant) => number): boolean {
+export function overfills(
+  grants: readonly Grant[],
+  t: number,
+  length: number,
+  amount: number,
+  cap: number | ((start: number) => number),
+  weight: (g: Grant) => number,
+): boolean {
+  const capAt = typeof cap === 'number' ? () => cap : cap;
   const starts = [t, ...grants.filter((g) => g.startAt > t - length && g.startAt <= t).map((g) => g.startAt)];
   return starts.some((a) => {
     let sum = amount;
     for (const g of grants) if (g.startAt >= a && g.startAt < a + length) sum += weight(g);
-    return sum > cap + 1e-9;
+    return sum > capAt(a) + 1e-9;
   });
 }
 
@@ -99,4 +109,35 @@ export function closestStarts(starts: readonly number[]): number {
   let closest = Number.POSITIVE_INFINITY;
   for (let i = 1; i < sorted.length; i++) closest = Math.min(closest, sorted[i]! - sorted[i - 1]!);
   return closest;
+}
+
+/**
+ * The interactive reserve as the README states it, in the gate's bucket terms (bucket k covers
+ * [kW/B, (k+1)W/B)); every name here is spelled out rather than taken from the gate.
+ */
+export interface ReserveGeometry {
+  readonly windowMs: number;
+  readonly buckets: number;
+  /** Look-ahead in buckets. */
+  readonly lead: number;
+}
+
+export const bucketAt = (t: number, g: ReserveGeometry) => Math.floor((t * g.buckets) / g.windowMs);
+export const bucketBegin = (k: number, g: ReserveGeometry) => Math.ceil((k * g.windowMs) / g.buckets);
+
+/**
+ * Does a window (a run of `span` buckets starting in bucket `first`) hold batch work to its share, for
+ * a decision at `now`? When it starts beyond the look-ahead; while interactive work is present, also
+ * when it ends beyond it.
+ */
+export function heldToShare(first: number, span: number, now: number, present: boolean, g: ReserveGeometry): boolean {
+  const beyond = bucketAt(now, g) + g.lead;
+  return first >= beyond || (present && first + span - 1 >= beyond);
+}
+
+/** Is `t` closer than `interval` to a point of the interactive pacing grid (bucket starts at multiples of gridBuckets)? */
+export function nearGrid(t: number, gridBuckets: number, interval: number, g: ReserveGeometry): boolean {
+  if (gridBuckets === 0 || interval === 0) return false;
+  const below = Math.floor(bucketAt(t, g) / gridBuckets) * gridBuckets;
+  return [below, below + gridBuckets].some((k) => Math.abs(t - bucketBegin(k, g)) < interval);
 }
