@@ -372,6 +372,10 @@ export interface CosmosJobStoreOptions {
   readonly managedIdentityClientId?: string | null;
   /** HTTP(S) agent, e.g. one accepting the local server's self-signed certificate. */
   readonly agent?: http.Agent;
+  /** The SDK's HTTP client, e.g. the local server's in-process transport; the SDK's default when absent. */
+  readonly httpClient?: CosmosClientOptions['httpClient'];
+  /** The SDK's connection policy, e.g. no endpoint discovery for a single-region local server. */
+  readonly connectionPolicy?: CosmosClientOptions['connectionPolicy'];
 }
 
 /**
@@ -391,6 +395,8 @@ export function createCosmosClient(options: Omit<CosmosJobStoreOptions, 'databas
       );
   }
   if (options.agent) clientOptions.agent = options.agent;
+  if (options.httpClient) clientOptions.httpClient = options.httpClient;
+  if (options.connectionPolicy) clientOptions.connectionPolicy = options.connectionPolicy;
   return new CosmosClient(clientOptions);
 }
 

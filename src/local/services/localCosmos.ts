@@ -1,7 +1,10 @@
 /**
  * A Cosmos-protocol server in process (@vercel/cosmosdb-server) with the database and containers
  * created, and the store on it: what the local runtime and the tests use when no Cosmos account is
- * configured. The app talks to it with the real @azure/cosmos SDK, over HTTPS.
+ * configured. The app talks to it with the real @azure/cosmos SDK: by default through the server's own
+ * request handler in process (inProcessTransport.ts: the same requests and answers, without loopback
+ * sockets and TLS), or over HTTPS with `transport: 'https'`. The server listens on its HTTPS endpoint
+ * either way.
  *
  * The server keeps documents in memory only. Given a journal path, every document write it makes is
  * journaled (the whole document, before the response leaves) and the documents are loaded back on the
@@ -15,6 +18,7 @@ import { AddressInfo } from 'node:net';
 import { Database } from '@azure/cosmos';
 import { CosmosJobStore, createCosmosClient, createCosmosJobStore, ensureCosmosContainers } from '../../lib/store/cosmosJobStore.js';
 import { Journal } from '../persistence/journal.js';
+import { inProcessHttpClient } from './inProcessTransport.js';
 import { installLinearQueries } from './linearQueries.js';
 
 /** The well-known Cosmos DB emulator key (public, not a secret). */
@@ -119,7 +123,13 @@ function finalDocuments(records: readonly CosmosRecord[]): Map<string, CosmosRec
   return docs;
 }
 
-export async function startLocalCosmos(databaseId: string, options: { journalPath?: string } = {}): Promise<LocalCosmos> {
+export interface LocalCosmosOptions {
+  readonly journalPath?: string;
+  /** How the returned database and store reach the server: its handler in process (default) or HTTPS on loopback. */
+  readonly transport?: 'in-process' | 'https';
+}
+
+export async function startLocalCosmos(databaseId: string, options: LocalCosmosOptions = {}): Promise<LocalCosmos> {
   const { createHttpsServer } = await import('@vercel/cosmosdb-server');
   installLinearQueries();
   let journal: Journal<CosmosRecord> | undefined;
@@ -138,7 +148,10 @@ export async function startLocalCosmos(databaseId: string, options: { journalPat
   // The server's certificate is self-signed; this agent is only ever used for it, on loopback.
   const agent = new https.Agent({ rejectUnauthorized: false, keepAlive: true });
   const endpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const database = await ensureCosmosContainers(createCosmosClient({ endpoint, key: EMULATOR_KEY, agent }), databaseId);
+  // One region, one endpoint: the SDK need not discover endpoints (reading the account) on every request.
+  const connectionPolicy = { enableEndpointDiscovery: false };
+  const connection = options.transport === 'https' ? { agent, connectionPolicy } : { httpClient: inProcessHttpClient(server), connectionPolicy };
+  const database = await ensureCosmosContainers(createCosmosClient({ endpoint, key: EMULATOR_KEY, ...connection }), databaseId);
   for (let i = 0; i < saved.length; i += 100) {
     const chunk = saved.slice(i, i + 100);
     await Promise.all(
@@ -150,7 +163,7 @@ export async function startLocalCosmos(databaseId: string, options: { journalPat
   }
   // Only now: the documents loaded back are already in the (compacted) journal.
   if (journal) journals.set(`${endpoint}/`, journal);
-  const store = await createCosmosJobStore({ endpoint, databaseId, key: EMULATOR_KEY, agent });
+  const store = await createCosmosJobStore({ endpoint, databaseId, key: EMULATOR_KEY, ...connection });
   return {
     endpoint,
     database,
