@@ -3,7 +3,7 @@
  * `createEntityFunction` that `df.app.entity` wraps the handler with): batches of operations, state
  * persisted as a JSON string between invocations, results returned as JSON strings.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // appSettings() caches the first settings it reads: one consistent set for the whole file, set before
 // anything is imported.
@@ -28,10 +28,9 @@ import * as df from 'durable-functions';
 import { tokenGate } from '../../src/functions/tokenGate.js';
 import { GateEntityState, GateErrorCode, GateResult } from '../../src/lib/gate/operations.js';
 import { AcquireDecision, GateStatus } from '../../src/lib/gate/types.js';
-import { metrics } from '@opentelemetry/api';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { METRIC_NAMES } from '../../src/lib/telemetry/metrics.js';
-import { MetricPoint, flatten } from '../../src/local/telemetry.js';
+import { MetricPoint } from '../../src/local/telemetry.js';
+import { useInMemoryMeter } from '../support/meter.js';
 
 interface BatchRequest {
   readonly id: string;
@@ -448,22 +447,7 @@ describe('tokenGate entity: in-flight leases and pacing', () => {
 });
 
 describe('tokenGate entity: metrics', () => {
-  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
-  const provider = new MeterProvider({ readers: [reader] });
-  beforeAll(() => {
-    metrics.disable();
-    metrics.setGlobalMeterProvider(provider);
-  });
-  afterAll(async () => {
-    await provider.shutdown();
-    metrics.disable();
-  });
-  async function collected(): Promise<MetricPoint[]> {
-    await reader.forceFlush();
-    const all = exporter.getMetrics();
-    return all.length === 0 ? [] : flatten(all[all.length - 1]!);
-  }
+  const collected = useInMemoryMeter();
   const find = (points: MetricPoint[], name: string, attributes: Record<string, unknown>) =>
     points.find((p) => p.name === name && Object.entries(attributes).every(([k, v]) => p.attributes[k] === v));
 

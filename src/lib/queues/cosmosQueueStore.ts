@@ -9,6 +9,7 @@ import { ProviderConfig } from '../model/providers.js';
 import { Priority } from '../gate/types.js';
 import { Queue, QueueLimits } from './queue.js';
 import { QueueStore, QueueWriteConflictError, StoredQueue } from './queueStore.js';
+import { statusCodeOf } from '../store/cosmosErrors.js';
 
 export const QUEUES_CONTAINER = 'queues';
 export const QUEUES_PARTITION_KEY_PATH = '/id';
@@ -130,13 +131,4 @@ export class CosmosQueueStore implements QueueStore {
 /** Creates the `queues` container when missing: for local runs and tests (in Azure the infrastructure does). */
 export async function ensureQueuesContainer(database: Database): Promise<void> {
   await database.containers.createIfNotExists({ id: QUEUES_CONTAINER, partitionKey: { paths: [QUEUES_PARTITION_KEY_PATH] } });
-}
-
-/** The HTTP status of a Cosmos ErrorResponse (`code` is the status; transport errors carry string codes). */
-function statusCodeOf(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const { statusCode, code } = error as { statusCode?: unknown; code?: unknown };
-  if (typeof statusCode === 'number') return statusCode;
-  if (typeof code === 'number') return code;
-  return undefined;
 }

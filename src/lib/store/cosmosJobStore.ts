@@ -24,6 +24,7 @@ import { CosmosQueueStore, ensureQueuesContainer } from '../queues/cosmosQueueSt
 import { Queue } from '../queues/queue.js';
 import { StoredQueue } from '../queues/queueStore.js';
 import { BatchSummary, FailedJobSummary, InvalidContinuationError, JobPage, JobStore, JobUpdate, OPEN_STATUSES, OpenJobCounts } from './jobStore.js';
+import { statusCodeOf } from './cosmosErrors.js';
 
 export { InvalidContinuationError };
 
@@ -435,14 +436,6 @@ async function readItem<T extends Job | Batch>(container: Container, id: string)
   }
 }
 
-/** The HTTP status of a Cosmos ErrorResponse (`code` is the status; transport errors carry string codes). */
-function statusCodeOf(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const { statusCode, code } = error as { statusCode?: unknown; code?: unknown };
-  if (typeof statusCode === 'number') return statusCode;
-  if (typeof code === 'number') return code;
-  return undefined;
-}
 
 function withoutSystemFields<T extends Job | Batch>(document: T): T {
   return Object.fromEntries(Object.entries(document).filter(([field]) => !SYSTEM_FIELDS.has(field))) as T;

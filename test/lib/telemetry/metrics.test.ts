@@ -5,31 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { metrics } from '@opentelemetry/api';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { correlated } from '../../../src/lib/telemetry/correlation.js';
 import { METRIC_NAMES, telemetry } from '../../../src/lib/telemetry/metrics.js';
-import { MetricPoint, flatten } from '../../../src/local/telemetry.js';
+import { useInMemoryMeter } from '../../support/meter.js';
 
-const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
-const provider = new MeterProvider({ readers: [reader] });
-
-beforeAll(() => {
-  metrics.disable();
-  metrics.setGlobalMeterProvider(provider);
-});
-afterAll(async () => {
-  await provider.shutdown();
-  metrics.disable();
-});
-
-async function collected(): Promise<MetricPoint[]> {
-  await reader.forceFlush();
-  const all = exporter.getMetrics();
-  return flatten(all[all.length - 1]!);
-}
+const collected = useInMemoryMeter();
 
 describe('app metrics', () => {
   it('records counters and histograms with their attributes', async () => {
