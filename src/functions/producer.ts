@@ -13,6 +13,7 @@ import { routeFor } from '../lib/queues/routing.js';
 import { resolveQueue } from '../lib/queues/service.js';
 import { services } from '../lib/services.js';
 import { JobStore } from '../lib/store/jobStore.js';
+import { correlated } from '../lib/telemetry/correlation.js';
 
 export const jobsHub = output.eventHub({ eventHubName: 'jobs', connection: 'EventHubConnection' });
 
@@ -45,7 +46,7 @@ export async function producer(request: HttpRequest, context: InvocationContext)
     await store.createBatch(batch, jobs);
     const events: DispatchMessage[] = jobs.map((job) => ({ jobId: job.id, deployment: job.deployment, charge: job.charge, priority: job.priority }));
     context.extraOutputs.set(jobsHub, events);
-    context.log(`batch ${batch.id}: ${jobs.length} job(s) queued`);
+    context.log(correlated(`producer: ${jobs.length} job(s) queued`, { batchId: batch.id }));
     return {
       status: 202,
       jsonBody: { batch_id: batch.id, request_ids: jobs.map((job) => job.id), detail: `${events.length} event(s) sent successfully` },
