@@ -60,7 +60,11 @@ export const runJob: OrchestrationHandler = function* (context: OrchestrationCon
     if (slot.kind === 'error') return yield* finish(fail({ status: null, code: `gate_${slot.error.code}`, message: slot.error.message }));
     if (slot.kind === 'rejected') {
       return yield* finish(
-        fail({ status: null, code: 'too_large', message: `the request is charged ${input.charge} tokens, more than the deployment's whole quota of ${slot.limit}` }),
+        fail({
+          status: null,
+          code: 'too_large',
+          message: `the request is charged ${input.charge} tokens, more than the whole quota of ${slot.limit} (the deployment's${input.queue?.tokensPerWindow !== undefined ? ` or queue ${input.queue.name}'s` : ''})`,
+        }),
       );
     }
     if (slot.kind === 'retry') {
@@ -132,6 +136,7 @@ function* acquireSlot(context: OrchestrationContext, input: RunJobInput): Genera
     const acquired = (yield context.df.callEntity(new df.EntityId(ENTITY_NAMES.tokenGate, deployment), GATE_OPERATIONS.acquire, {
       tokens: input.charge,
       priority: input.priority,
+      ...(input.queue !== undefined ? { queue: input.queue } : {}),
       ...(bound !== undefined ? { maxWaitMs: bound } : {}),
     })) as GateResult<AcquireDecision>;
     if (!acquired.ok) {

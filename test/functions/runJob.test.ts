@@ -4,7 +4,13 @@
  * from a script; timers fire at their due time on a virtual clock.
  */
 import { describe, expect, it } from 'vitest';
+import { DurableClient } from 'durable-functions';
 import { runJob, MAX_DEFERRALS } from '../../src/functions/runJob.js';
+import { startJobOnce } from '../../src/functions/startJob.js';
+import { Job } from '../../src/lib/jobs/job.js';
+import { QueueLimits } from '../../src/lib/queues/queue.js';
+import { StoredQueue } from '../../src/lib/queues/queueStore.js';
+import { JobStore } from '../../src/lib/store/jobStore.js';
 import { ACTIVITY_NAMES } from '../../src/functions/names.js';
 import { AcquireDecision } from '../../src/lib/gate/types.js';
 import { GateResult } from '../../src/lib/gate/operations.js';
@@ -220,6 +226,37 @@ describe('runJob orchestration', () => {
     expect(quiet.notifications).toBe(0);
   });
 
+  it('passes its queue and the queue limits on every acquire', async () => {
+    const queue = { name: 'team-a', windowMs: 60_000, tokensPerWindow: 5_000 };
+    const inputs: unknown[] = [];
+    let call = 0;
+    const t = await drive(
+      { acquire: (now, input) => (inputs.push(input), granted(now)), callModel: () => (call++ === 0 ? serverError : completed) },
+      { ...INPUT, queue },
+    );
+    expect(t.output).toMatchObject({ status: 'completed', attempts: 2 });
+    expect(inputs).toEqual([
+      { tokens: 1_200, priority: 'batch', queue },
+      { tokens: 1_200, priority: 'batch', queue },
+    ]);
+  });
+
+  it('a job without a queue asks as before; a too-large refusal names the queue when it has a token limit', async () => {
+    const inputs: unknown[] = [];
+    await drive({ acquire: (now, input) => (inputs.push(input), granted(now)), callModel: () => completed });
+    expect(inputs).toEqual([{ tokens: 1_200, priority: 'batch' }]);
+    const t = await drive(
+      { acquire: () => ({ kind: 'rejected', reason: 'too_large', limit: 1_000 }), callModel: () => completed },
+      { ...INPUT, queue: { name: 'team-a', windowMs: 60_000, tokensPerWindow: 1_000 } },
+    );
+    expect(t.saved[0]).toMatchObject({ status: 'failed', error: { code: 'too_large', message: expect.stringContaining("queue team-a's") } });
+  });
+
+  it('refuses a malformed queue in its input', async () => {
+    const t = await drive({ acquire: (now) => granted(now), callModel: () => completed }, { ...INPUT, queue: { name: 'a', windowMs: 0 } });
+    expect(t.error).toMatch(/queue.windowMs/);
+  });
+
   it('fails on input it cannot run', async () => {
     const t = await drive({ acquire: (now) => granted(now), callModel: () => completed }, { ...INPUT, charge: -1 });
     expect(t.error).toMatch(/charge must be a number above 0/);
@@ -232,5 +269,40 @@ describe('runJob orchestration', () => {
     const replay = await t.instance.step(new Date(t.end));
     expect(replay).toMatchObject({ done: true, output: t.output, scheduled: [] });
     expect(t.instance.actions).toHaveLength(actionsBefore);
+  });
+});
+
+describe('startJobOnce: the queue limits reach the orchestration', () => {
+  const job = (queue?: { id: string; name: string }) =>
+    ({ id: 'job-q', deployment: 'gpt-4o', charge: 10, priority: 'batch', status: 'queued', ...(queue ? { queue } : {}) }) as unknown as Job;
+  const storedQueue = (id: string, limits: QueueLimits): StoredQueue =>
+    ({ etag: 'e1', queue: { id, name: 'team-a', providers: [], limits, priority: 'batch', createdAt: '', updatedAt: '' } }) as StoredQueue;
+
+  async function start(j: Job, stored: StoredQueue | undefined) {
+    const started: { input: RunJobInput }[] = [];
+    const logs: string[] = [];
+    const client = { startNew: async (_name: string, options: { input: RunJobInput }) => (started.push(options), 'job-q') } as unknown as DurableClient;
+    const store = { getQueue: async () => stored, updateJob: async () => undefined } as unknown as JobStore;
+    await startJobOnce(client, store, j, INPUT.policy, (m) => logs.push(m));
+    return { input: started[0]!.input, logs };
+  }
+
+  it('reads the queue and passes its limits, omitting those it does not set', async () => {
+    const { input } = await start(job({ id: 'q1', name: 'team-a' }), storedQueue('q1', { tokens: 5_000, requests: null, windowSeconds: 30 }));
+    expect(input.queue).toEqual({ name: 'team-a', windowMs: 30_000, tokensPerWindow: 5_000 });
+  });
+
+  it('a deleted (or replaced) queue: runs without queue limits and says so', async () => {
+    const gone = await start(job({ id: 'q1', name: 'team-a' }), undefined);
+    expect(gone.input.queue).toBeUndefined();
+    expect(gone.logs[0]).toMatch(/no longer exists/);
+    const replaced = await start(job({ id: 'q1', name: 'team-a' }), storedQueue('q2', { tokens: 5_000, requests: 3, windowSeconds: 30 }));
+    expect(replaced.input.queue).toBeUndefined();
+  });
+
+  it('a job without a queue starts as before', async () => {
+    const { input, logs } = await start(job(), storedQueue('q1', { tokens: 1, requests: 1, windowSeconds: 1 }));
+    expect(input.queue).toBeUndefined();
+    expect(logs).toEqual([]);
   });
 });

@@ -115,9 +115,22 @@ const formish = fc.record(
   },
   { requiredKeys: [] },
 );
+/** Forms the contract accepts, so the accepting branch is always exercised. */
+const validForm = fc.record(
+  {
+    text: fc.string({ minLength: 1, maxLength: 200 }).filter((t) => t.trim() !== '' && !t.includes('<|')),
+    rating: fc.integer({ min: 1, max: 5 }),
+    id: fc.string({ maxLength: 40 }),
+    customer: fc.string({ maxLength: 40 }),
+    channel: fc.string({ maxLength: 20 }),
+  },
+  { requiredKeys: ['text'] },
+);
 const deep = (depth: number) => `{"text":"deep","x":${'['.repeat(depth)}${']'.repeat(depth)}}`;
 /** A message body as the trigger may get it: parsed JSON, JSON text, raw bytes (invalid UTF-8 too). */
 const feedbackBody = fc.oneof(
+  { arbitrary: validForm, weight: 2 },
+  { arbitrary: validForm.map((form) => JSON.stringify(form)), weight: 2 },
   formish,
   formish.map((form) => JSON.stringify(form)),
   formish.map((form) => Buffer.from(JSON.stringify(form), 'utf8')),

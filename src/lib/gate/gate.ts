@@ -27,6 +27,20 @@ import {
 import { LeaseCounts, MutableLeases, NO_LEASES, earliestLeaseExpiry, liveLeases, pruneLeases, rebucketLeases, releaseLease, takeLease } from './leases.js';
 import { MutablePace, NO_STARTS, PaceRecord, latestStart, offGrid, pacedFrom, prunePace, recordStart } from './pacing.js';
 import { capacity, drained, drainsTo } from './provisioned.js';
+import {
+  MutableQueueLoad,
+  MutableQueueLoads,
+  QueueLoads,
+  activeQueues,
+  addToQueue,
+  advanceQueues,
+  defaultReservations,
+  freezeQueues,
+  ownFits,
+  ownRoomFrom,
+  recutOwn,
+  touchQueue,
+} from './queues.js';
 import { addAt, at, bucketOf, bucketStart, fitsEveryRun, trimEnd } from './schedule.js';
 import { AcquireDecision, AcquireRequest, GateStatus, Priority, SettleReport, UtilizationReport } from './types.js';
 
@@ -55,6 +69,8 @@ export interface GateState {
   readonly starts: PaceRecord;
   /** Next time handed to work refused for the in-flight limit; spaces such work like `deferredUntil`. */
   readonly inFlightRetryUntil: number;
+  /** Named queues' loads (queues.ts); absent while no queue has been active within a window. */
+  readonly queues?: QueueLoads;
 }
 
 /** The state as version 1 stored it, before leases and pacing. */
@@ -104,12 +120,15 @@ interface Draft {
   leases: MutableLeases;
   starts: MutablePace;
   inFlightRetryUntil: number;
+  queues: MutableQueueLoads | undefined;
 }
 
 const freeze = (draft: Draft): GateState => {
   trimEnd(draft.tokens);
   trimEnd(draft.requests);
-  return { v: 2, ...draft };
+  const { queues, ...rest } = draft;
+  const frozen = freezeQueues(queues);
+  return frozen === undefined ? { v: 2, ...rest } : { v: 2, ...rest, queues: frozen };
 };
 
 /** Brings the state to `now`: drops buckets no window can reach any more, folds started reservations into the level. */
@@ -129,6 +148,7 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
     leases: { base: state.leases.base, counts: [...state.leases.counts] },
     starts: { base: state.starts.base, first: [...state.starts.first], last: [...state.starts.last] },
     inFlightRetryUntil: state.inFlightRetryUntil,
+    queues: advanceQueues(state.queues, now, config),
   };
   pruneLeases(draft.leases, now, config);
   prunePace(draft.starts, now, minIntervalOf(config), config);
@@ -188,6 +208,8 @@ interface Admission {
   /** Batch work: the first bucket beyond its look-ahead. Interactive work: undefined (the whole quota). */
   readonly lead: number | undefined;
   readonly present: boolean;
+  /** The queue's own limits and its fair share, as a check per candidate bucket in [from, until]; undefined: none apply. */
+  readonly nested: ((from: number, until: number) => (k: number) => boolean) | undefined;
 }
 
 /**
@@ -196,6 +218,50 @@ interface Admission {
  */
 export function effectiveCap(full: number, scaled: number, amount: number): number {
   return Math.min(full, Math.max(scaled, amount));
+}
+
+/**
+ * The nested limits of one request: its queue's own limits over the queue's window, and while several
+ * queues are active (asked within the last window; work without a queue is the default queue) its fair
+ * share: 1/n of what its priority may fill, in every run of buckets that begins beyond the look-ahead
+ * (any priority's). Inside the look-ahead the share does not apply, so capacity no other queue claims
+ * is never left idle, and a queue that floods holds at most its share of the reservations ahead.
+ */
+function nestedCheck(
+  draft: Draft,
+  request: AcquireRequest,
+  load: MutableQueueLoad | undefined,
+  active: number,
+  factor: number,
+  config: GateConfig,
+): ((from: number, until: number) => (k: number) => boolean) | undefined {
+  const queue = request.queue;
+  const own = load !== undefined && queue !== undefined && (queue.tokensPerWindow !== undefined || queue.requestsPerWindow !== undefined);
+  if (!own && active < 2) return undefined;
+  return (from, until) => {
+    const checks: ((k: number) => boolean)[] = [];
+    if (own) checks.push(ownFits(load!, queue!, from, until, request.tokens, config));
+    if (active >= 2) {
+      const reserved = load ?? defaultReservations(draft.queues!, draft);
+      const lead = leadBucketOf(draft.clock, config);
+      const priorityShare = request.priority === 'batch' ? 1 - config.interactiveReserve : 1;
+      const extra = toleranceBuckets(config);
+      const runs: [readonly number[], number, number, number][] =
+        config.mode === 'standard'
+          ? [
+              [reserved.tokens, config.bucketsPerWindow + 1 + extra, config.tokensPerMinute, request.tokens],
+              [reserved.requests, config.bucketsPerWindow / 6 + 1 + extra, requestsPerRequestWindow(config), 1],
+              [reserved.requests, config.bucketsPerWindow + 1 + extra, requestsPerTokenWindow(config), 1],
+            ]
+          : [[reserved.tokens, config.bucketsPerWindow + 1 + extra, capacity(config) * config.ptuMaxUtilization, request.tokens]];
+      for (const [values, span, full, amount] of runs) {
+        const share = effectiveCap(full, Math.floor((full * factor * priorityShare) / active), amount);
+        const fits = fitsEveryRun(values, reserved.base, span, from, until, amount, (first) => (first >= lead ? share : Number.POSITIVE_INFINITY));
+        checks.push((k) => fits[k - from] === true);
+      }
+    }
+    return (k) => checks.every((check) => check(k));
+  };
 }
 
 /** Smallest bucket whose start is at or after `t`. */
@@ -210,11 +276,23 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
   if (request.tokens > full) {
     return { state: freeze(draft), result: { kind: 'rejected', reason: 'too_large', limit: full } };
   }
+  const queue = request.queue;
+  if (queue?.tokensPerWindow !== undefined && request.tokens > queue.tokensPerWindow) {
+    return { state: freeze(draft), result: { kind: 'rejected', reason: 'too_large', limit: queue.tokensPerWindow } };
+  }
   if (request.priority === 'interactive') draft.interactiveSeenAt = draft.clock;
+  draft.queues ??= { defaultSeenAt: null, queues: [] };
+  const load = touchQueue(draft.queues, queue, draft.clock, config);
   const present = interactivePresent(draft, config);
   const factor = factorAt(draft.adaptive, draft.clock, config);
   const scale = factor * shareOf(request.priority, present, config);
-  const admission: Admission = { factor, lead: request.priority === 'batch' ? leadBucketOf(draft.clock, config) : undefined, present };
+  const active = activeQueues(draft.queues, draft.clock, config);
+  const admission: Admission = {
+    factor,
+    lead: request.priority === 'batch' ? leadBucketOf(draft.clock, config) : undefined,
+    present,
+    nested: nestedCheck(draft, request, load, active, factor, config),
+  };
   const earliest = Math.max(draft.clock, draft.pausedUntil);
   const latest = draft.clock + config.horizonMs;
   if (earliest > latest) {
@@ -234,6 +312,7 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
       ? reserveStandard(draft, request.tokens, admission, earliest, latest, config)
       : reserveProvisioned(draft, request.tokens, admission, earliest, latest, config);
   if (startAt !== undefined) {
+    if (load !== undefined) addToQueue(load, bucketOf(startAt, config), request.tokens);
     takeLease(draft.leases, startAt, config);
     if (minIntervalOf(config) > 0) recordStart(draft.starts, startAt, config);
     return {
@@ -241,9 +320,14 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
       result: { kind: 'granted', startAt, waitMs: startAt - draft.clock, sendBy: startAt + config.startToleranceMs },
     };
   }
-  // Returning work is spaced at the pace the quota drains it, so each job asks again about once.
-  const retryAt = Math.max(draft.deferredUntil, draft.clock + config.horizonMs / 2);
-  draft.deferredUntil = retryAt + (request.tokens * config.windowMs) / (full * scale);
+  // Returning work is spaced at the pace the quota drains it (a named queue's at its fair share, and
+  // apart from the other queues'), so each job asks again about once; work whose queue's own window
+  // is full comes back when that window has room, however long it is.
+  const spacing = (request.tokens * config.windowMs) / ((full * scale) / (load === undefined ? 1 : active));
+  const ownRoom = load !== undefined && queue !== undefined ? bucketStart(ownRoomFrom(load, queue, bucketOf(earliest, config), request.tokens, config), config) - config.horizonMs / 2 : 0;
+  const retryAt = Math.max(load?.deferredUntil ?? draft.deferredUntil, draft.clock + config.horizonMs / 2, ownRoom);
+  if (load !== undefined) load.deferredUntil = retryAt + spacing;
+  else draft.deferredUntil = retryAt + spacing;
   return { state: freeze(draft), result: { kind: 'retry', retryAt: Math.ceil(retryAt), reason: 'beyond_horizon' } };
 }
 
@@ -299,10 +383,11 @@ function reserveStandard(draft: Draft, tokens: number, admission: Admission, ear
     fitsEveryRun(draft.requests, draft.base, requestSpan, from, until, 1, cap(requestsPerRequestWindow(config), 1, requestSpan)),
     fitsEveryRun(draft.requests, draft.base, windowSpan, from, until, 1, cap(requestsPerTokenWindow(config), 1, windowSpan)),
   ];
+  const nested = admission.nested?.(from, until);
   // Times before `cursor` are known to be too close to a granted start.
   let cursor = earliest;
   for (let k = from; k <= until; ) {
-    if (!constraints.every((fits) => fits[k - from])) {
+    if (!constraints.every((fits) => fits[k - from]) || (nested !== undefined && !nested(k))) {
       k++;
       continue;
     }
@@ -367,7 +452,8 @@ function reserveProvisioned(draft: Draft, tokens: number, admission: Admission, 
 
   // Reserved charges sit on bucket boundaries in this model, so a reserved start is one too: pacing
   // may only pass over boundaries, not move a start between them.
-  const clear = (t: number) => pacedStart(draft, t, admission, t, config) === t;
+  const nested = admission.nested?.(bucketOf(earliest, config), bucketOf(latest, config));
+  const clear = (t: number) => (nested === undefined || nested(bucketOf(t, config))) && pacedStart(draft, t, admission, t, config) === t;
   if (earliest === draft.clock && fitsFrom(0, draft.level, 0, capWhole) && clear(draft.clock)) {
     draft.level += tokens;
     return draft.clock;
@@ -460,7 +546,25 @@ export function reconfigure(state: GateState, now: number, previous: GateConfig,
     adaptive: draft.adaptive,
     interactiveSeenAt: draft.interactiveSeenAt,
     leases: rebucketLeases(draft.leases, previous, next),
+    ...queuesRecut(draft, previous, next),
   };
+}
+
+/**
+ * Queues across a change of geometry: their own windows may outlast the pause above (a queue's window may
+ * be a day), so their charges are re-cut onto the new buckets, over-counted rather than lost.
+ */
+function queuesRecut(draft: Draft, previous: GateConfig, next: GateConfig): { queues?: QueueLoads } {
+  if (draft.queues === undefined) return {};
+  const current = bucketOf(draft.clock, next);
+  for (const q of draft.queues.queues) {
+    recutOwn(q, q.windowMs, draft.clock, previous, next);
+    q.base = current + 1;
+    q.tokens = [];
+    q.requests = [];
+  }
+  const queues = freezeQueues(draft.queues);
+  return queues === undefined ? {} : { queues };
 }
 
 export function status(state: GateState, now: number, config: GateConfig): GateStatus {

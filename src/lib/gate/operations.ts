@@ -7,6 +7,7 @@ import { GateConfig, GateConfigError, GateConfigInput, gateConfigFrom } from './
 import { GateState, GateStateV1, acquire, initialGateState, reconfigure, reportUtilization, settle, status, upgradeGateState } from './gate.js';
 import {
   AcquireDecision,
+  AcquireQueue,
   AcquireRequest,
   CALL_FAILURES,
   CallFailure,
@@ -85,12 +86,32 @@ function oneOf<T extends string>(value: unknown, field: string, options: readonl
 const nonNegative = (n: number) => n >= 0;
 const positiveInteger = (n: number) => Number.isInteger(n) && n > 0;
 
+/** Longest queue window accepted: a day, as queues allow (src/lib/queues/queue.ts). */
+export const MAX_QUEUE_WINDOW_MS = 86_400_000;
+const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 export function parseAcquire(input: unknown): AcquireRequest {
   const o = object(input, 'acquire input');
-  return {
+  const request = {
     tokens: number(o.tokens, 'tokens', positiveInteger, 'a whole number above 0'),
     priority: o.priority === undefined ? 'batch' : oneOf<Priority>(o.priority, 'priority', PRIORITIES),
   };
+  return o.queue === undefined || o.queue === null ? request : { ...request, queue: parseAcquireQueue(o.queue) };
+}
+
+/** A queue's name and limits; a limit that is absent or null does not apply. */
+function parseAcquireQueue(input: unknown): AcquireQueue {
+  const o = object(input, 'queue');
+  if (typeof o.name !== 'string' || !QUEUE_NAME.test(o.name)) throw new GateInputError('queue.name must be a queue name (letters, digits, ".", "_", "-"; up to 64)');
+  const queue: { -readonly [K in keyof AcquireQueue]: AcquireQueue[K] } = {
+    name: o.name,
+    windowMs: number(o.windowMs, 'queue.windowMs', (n) => positiveInteger(n) && n <= MAX_QUEUE_WINDOW_MS, `whole milliseconds from 1 to ${MAX_QUEUE_WINDOW_MS}`),
+  };
+  if (o.tokensPerWindow !== undefined && o.tokensPerWindow !== null) queue.tokensPerWindow = number(o.tokensPerWindow, 'queue.tokensPerWindow', positiveInteger, 'a whole number above 0');
+  if (o.requestsPerWindow !== undefined && o.requestsPerWindow !== null) {
+    queue.requestsPerWindow = number(o.requestsPerWindow, 'queue.requestsPerWindow', positiveInteger, 'a whole number above 0');
+  }
+  return queue;
 }
 
 export function parseSettle(input: unknown): SettleReport {

@@ -7,6 +7,20 @@ export interface AcquireRequest {
   /** Tokens Azure will charge at admission: prompt estimate + max_tokens × max(n, best_of). */
   readonly tokens: number;
   readonly priority: Priority;
+  /**
+   * The named queue the work belongs to, with its own limits (they travel with the request, so the gate
+   * needs no store). Absent: the deployment's default queue, which has no limits of its own.
+   */
+  readonly queue?: AcquireQueue;
+}
+
+export interface AcquireQueue {
+  readonly name: string;
+  /** Tokens the queue may be charged in any `windowMs`; absent: only the deployment's quota binds. */
+  readonly tokensPerWindow?: number;
+  /** Requests the queue may start in any `windowMs`; absent: no request limit of its own. */
+  readonly requestsPerWindow?: number;
+  readonly windowMs: number;
 }
 
 export type AcquireDecision =

@@ -1,6 +1,6 @@
 /** The messages between the job orchestration and its activities: plain JSON, no prompt text. */
 import { failoverOrderFor } from '../config.js';
-import { CallFailure, PRIORITIES, Priority, SettleReport } from '../gate/types.js';
+import { AcquireQueue, CallFailure, PRIORITIES, Priority, SettleReport } from '../gate/types.js';
 import { appSettings } from '../settings.js';
 import { JobError, Usage } from './job.js';
 import { AttemptOutcome, RetryPolicy } from './retryPolicy.js';
@@ -31,6 +31,11 @@ export interface RunJobInput {
    */
   readonly deployments?: readonly string[];
   readonly spilloverWaitMs?: number;
+  /**
+   * The job's named queue and its limits as they stood when the job started, passed on every acquire:
+   * the gate holds the queue to them inside the deployment's quota. Absent: the default queue.
+   */
+  readonly queue?: AcquireQueue;
 }
 
 export interface CallModelInput {
@@ -71,8 +76,16 @@ export interface RunJobOutput {
 }
 
 /** The orchestration input for a dispatched job, with the retry policy of the settings in force now. */
-export function runJobInputFor(message: DispatchMessage, policy: RetryPolicy): RunJobInput {
-  return { jobId: message.jobId, deployment: message.deployment, charge: message.charge, priority: message.priority, policy, ...failoverInputFor(message.deployment) };
+export function runJobInputFor(message: DispatchMessage, policy: RetryPolicy, queue?: AcquireQueue): RunJobInput {
+  return {
+    jobId: message.jobId,
+    deployment: message.deployment,
+    charge: message.charge,
+    priority: message.priority,
+    policy,
+    ...failoverInputFor(message.deployment),
+    ...(queue !== undefined ? { queue } : {}),
+  };
 }
 
 /**
@@ -145,6 +158,14 @@ function boundAndFailoverProblems(o: Record<string, unknown>): string[] {
   if (o.deployments !== undefined) {
     const list = o.deployments;
     if (!Array.isArray(list) || list.length === 0 || !list.every((d) => typeof d === 'string' && d !== '')) problems.push('deployments must be a non-empty list of deployment names');
+  }
+  if (o.queue !== undefined) {
+    const q = (typeof o.queue === 'object' && o.queue !== null ? o.queue : {}) as Record<string, unknown>;
+    const wholeAbove0 = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v > 0;
+    if (typeof q.name !== 'string' || q.name === '') problems.push('queue.name must be a non-empty string');
+    if (!wholeAbove0(q.windowMs)) problems.push('queue.windowMs must be whole milliseconds above 0');
+    if (q.tokensPerWindow !== undefined && !wholeAbove0(q.tokensPerWindow)) problems.push('queue.tokensPerWindow must be a whole number above 0');
+    if (q.requestsPerWindow !== undefined && !wholeAbove0(q.requestsPerWindow)) problems.push('queue.requestsPerWindow must be a whole number above 0');
   }
   return problems;
 }

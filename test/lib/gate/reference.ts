@@ -141,3 +141,18 @@ export function nearGrid(t: number, gridBuckets: number, interval: number, g: Re
   const below = Math.floor(bucketAt(t, g) / gridBuckets) * gridBuckets;
   return [below, below + gridBuckets].some((k) => Math.abs(t - bucketBegin(k, g)) < interval);
 }
+
+/**
+ * Named queues (issue #9), as the README states them: a queue is active for a window after it last
+ * asked; while n queues are active each may hold at most 1/n of what its priority may fill in a window
+ * that begins beyond the look-ahead (a single request larger than that may fill an empty one).
+ */
+export function activeQueueCount(lastAsked: ReadonlyMap<string, number>, now: number, windowMs: number): number {
+  let n = 0;
+  for (const t of lastAsked.values()) if (now - t < windowMs) n += 1;
+  return Math.max(1, n);
+}
+
+export function fairShareCap(full: number, priorityShare: number, active: number, amount: number): number {
+  return Math.min(full, Math.max(Math.floor((full * priorityShare) / active), amount));
+}
