@@ -68,7 +68,11 @@ async function startChild(entry: string, env: Record<string, string>, banner: Re
     output: () => output,
     api,
     async json<T>(path: string, init?: RequestInit) {
-      const response = await api(path, init);
+      // A GET may meet a keep-alive socket the server closed a moment earlier (ECONNRESET): ask once more.
+      const response = await api(path, init).catch((error: unknown) => {
+        if ((init?.method ?? 'GET') !== 'GET') throw error;
+        return api(path, init);
+      });
       if (!response.ok) throw new Error(`${init?.method ?? 'GET'} ${path}: ${response.status} ${await response.text()}`);
       return (await response.json()) as T;
     },
