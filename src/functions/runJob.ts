@@ -70,7 +70,9 @@ export const runJob: OrchestrationHandler = function* (context: OrchestrationCon
     if (slot.kind === 'retry') {
       const refused = beyondDeadline(input, slot.retryAt, { status: 429, code: 'rate_limited', message: `no slot within the synchronous bound (${slot.reason}); retry at ${new Date(slot.retryAt).toISOString()}` });
       if (refused) return yield* finish(fail(refused), slot.retryAt);
-      if (++deferrals > MAX_DEFERRALS) return yield* finish(deferredTooOften());
+      // An open circuit is not a deferral: its cool-down bounds the wait and a probe's outcome ends it
+      // (a permanent error fails that job), so a long outage must not use up the job's deferrals.
+      if (slot.reason !== 'circuit_open' && ++deferrals > MAX_DEFERRALS) return yield* finish(deferredTooOften());
       yield context.df.createTimer(new Date(slot.retryAt));
       continue;
     }

@@ -204,6 +204,16 @@ describe('runJob orchestration', () => {
     expect(t.saved[0]).toMatchObject({ status: 'failed', error: { code: 'deferred_too_often' } });
   });
 
+  it('waits out an open circuit however long it stays open: those retries are not deferrals', async () => {
+    let asked = 0;
+    const t = await drive({
+      acquire: (now) => (++asked <= MAX_DEFERRALS + 20 ? { kind: 'retry', retryAt: now + 1_000, reason: 'circuit_open' } : granted(now)),
+      callModel: () => completed,
+    });
+    expect(t.acquires).toBe(MAX_DEFERRALS + 21);
+    expect(t.output).toMatchObject({ status: 'completed', attempts: 1 });
+  });
+
   it('sends the batch webhook when this job finished its batch, retrying a failing receiver on durable timers', async () => {
     const answers: NotifyOutcome[] = [
       { kind: 'transient', status: 503, message: 'receiver answered 503' },
