@@ -56,7 +56,7 @@ export interface LocalRuntimeOptions {
   readonly dataDir?: string;
 }
 
-/** The Service Bus queues' MaxDeliveryCount; infra/main.bicep sets the same on Azure. */
+/** The Service Bus queues' MaxDeliveryCount: Service Bus's default (infra sets 5 on feedback-in, where a retry rarely helps). */
 export const MAX_DELIVERY_COUNT = 10;
 
 async function loadFunctions(dir: string): Promise<ReadonlyMap<string, RegisteredFunction>> {
