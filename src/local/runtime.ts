@@ -86,7 +86,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const host = options.host ?? '127.0.0.1';
   const functionKey = functionKeyFor(host, dataDir, process.env.LOCAL_FUNCTION_KEY);
   const telemetry = startLocalTelemetry(dataDir);
-  closers.push(async () => telemetry.stop());
+  closers.push(() => telemetry.stop());
 
   const simulator =
     settings.openai.endpoint === null

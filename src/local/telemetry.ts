@@ -35,8 +35,13 @@ class FileExporter implements PushMetricExporter {
 
   export(resourceMetrics: ResourceMetrics, done: (result: { code: number }) => void): void {
     this.latest = flatten(resourceMetrics);
-    if (this.path && this.latest.length > 0) appendFileSync(this.path, `${JSON.stringify({ at: new Date().toISOString(), metrics: this.latest })}\n`);
-    done({ code: 0 });
+    try {
+      if (this.path && this.latest.length > 0) appendFileSync(this.path, `${JSON.stringify({ at: new Date().toISOString(), metrics: this.latest })}\n`);
+      done({ code: 0 });
+    } catch {
+      // Metrics are diagnostics: a data folder that went away must not take the runtime down.
+      done({ code: 1 });
+    }
   }
 
   selectAggregationTemporality(): AggregationTemporality {
@@ -69,7 +74,8 @@ let shared: { exporter: FileExporter; reader: SnapshotReader } | null = null;
 export interface LocalTelemetry {
   /** The latest snapshot (collected now). */
   snapshot(): Promise<MetricPoint[]>;
-  stop(): void;
+  /** Writes a last snapshot, then nothing more goes to this data folder. */
+  stop(): Promise<void>;
 }
 
 export function startLocalTelemetry(dataDir: string, intervalMs = 10_000): LocalTelemetry {
@@ -83,7 +89,8 @@ export function startLocalTelemetry(dataDir: string, intervalMs = 10_000): Local
   }
   const { exporter, reader } = shared;
   mkdirSync(join(dataDir, 'telemetry'), { recursive: true });
-  exporter.path = join(dataDir, 'telemetry', 'metrics.jsonl');
+  const path = join(dataDir, 'telemetry', 'metrics.jsonl');
+  exporter.path = path;
   const timer = setInterval(() => void reader.flush(), intervalMs);
   timer.unref();
   return {
@@ -91,11 +98,10 @@ export function startLocalTelemetry(dataDir: string, intervalMs = 10_000): Local
       await reader.flush();
       return exporter.latest;
     },
-    stop() {
+    async stop() {
       clearInterval(timer);
-      void reader.flush().finally(() => {
-        if (exporter.path === join(dataDir, 'telemetry', 'metrics.jsonl')) exporter.path = null;
-      });
+      await reader.flush();
+      if (exporter.path === path) exporter.path = null;
     },
   };
 }
