@@ -25,10 +25,7 @@ function recordLag(context: InvocationContext): void {
   const times = context.triggerMetadata?.enqueuedTimeUtcArray;
   if (!Array.isArray(times)) return;
   const now = Date.now();
-  for (const time of times) {
-    const at = Date.parse(String(time));
-    if (Number.isFinite(at)) telemetry.queueLag('jobs', now - at);
-  }
+  for (const time of times) telemetry.queueLagSince('jobs', time, now);
 }
 
 export async function dispatchJobs(messages: unknown[], context: InvocationContext): Promise<DispatchResult[]> {

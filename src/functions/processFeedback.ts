@@ -15,8 +15,7 @@ import { StartResult, startJobOnce } from './startJob.js';
 
 export async function processFeedback(message: unknown, context: InvocationContext): Promise<StartResult> {
   const messageId = String(context.triggerMetadata?.messageId ?? context.invocationId);
-  const enqueuedAt = Date.parse(String(context.triggerMetadata?.enqueuedTimeUtc ?? ''));
-  if (Number.isFinite(enqueuedAt)) telemetry.queueLag('feedback-in', Date.now() - enqueuedAt);
+  telemetry.queueLagSince('feedback-in', context.triggerMetadata?.enqueuedTimeUtc, Date.now());
   let form;
   try {
     form = parseFeedbackForm(message);

@@ -52,6 +52,11 @@ export const telemetry = {
   jobFinished(deployment: string, priority: Priority, outcome: JobOutcome): void {
     meter().createCounter(METRIC_NAMES.jobsFinished, { description: 'Jobs that reached a final state.' }).add(1, { deployment, priority, outcome });
   },
+  /** Lag from the enqueued time a trigger's metadata carries (ISO text); anything unreadable is skipped. */
+  queueLagSince(queue: string, enqueuedTimeUtc: unknown, now: number): void {
+    const at = Date.parse(String(enqueuedTimeUtc ?? ''));
+    if (Number.isFinite(at)) telemetry.queueLag(queue, now - at);
+  },
   queueLag(queue: string, lagMs: number): void {
     meter().createHistogram(METRIC_NAMES.queueLag, { unit: 'ms', description: 'Time a message waited in its queue or hub before a trigger picked it up.' }).record(Math.max(0, lagMs), { queue });
   },
