@@ -31,8 +31,11 @@ export async function saveResult(input: SaveResultInput, context: InvocationCont
   if (input.status === 'completed' && input.usage) telemetry.tokensUsed(saved.deployment, input.usage.total_tokens);
   context.log(correlated(`saveResult: job ${input.status}`, { requestId: saved.id, batchId: saved.batchId }));
   if (saved.kind === 'feedback') context.extraOutputs.set(feedbackOut, feedbackAnalysisMessage(saved));
-  const batch = await store.getBatch(saved.batchId);
+  // The report counts every run of this activity, a retried one too, so it never undercounts: below the
+  // total the batch cannot be complete, and the COUNT (a query over the batch) runs only near its end.
+  const batch = await store.reportFinalJob(saved.batchId);
   if (!batch || batch.completedAt) return { batchId: saved.batchId, notify: false };
+  if ((batch.finalReports ?? 0) < batch.total) return { batchId: batch.id, notify: false };
   if ((await store.countUnfinished(batch.id)) > 0) return { batchId: batch.id, notify: false };
   const claimed = await store.claimBatchCompletion(batch.id, at);
   if (claimed) context.log(correlated(`saveResult: all ${batch.total} job(s) of the batch final`, { batchId: batch.id }));

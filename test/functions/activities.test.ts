@@ -111,6 +111,20 @@ describe('saveResult', () => {
     expect(rest.filter((r) => r.notify)).toHaveLength(1);
     expect((await cosmos.store.getBatch(batch.id))?.completedAt).toBeTruthy();
   });
+
+  it('counts only near the end of a batch, and a retried save of a final job never completes it early', async () => {
+    const { batch, jobs } = await queuedBatch(3, 'http://127.0.0.1:9/hook');
+    const result = completionFor('x');
+    const save = (i: number) => saveResult({ jobId: jobs[i]!.id, status: 'completed', attempts: 1, result, usage: null }, context());
+    expect((await save(0)).notify).toBe(false);
+    // The activity ran again for the same job (a worker died after writing): the report counts twice.
+    expect((await save(0)).notify).toBe(false);
+    expect((await save(1)).notify).toBe(false); // three reports for a total of three, but one job is open
+    expect((await cosmos.store.getBatch(batch.id))?.finalReports).toBe(3);
+    expect((await cosmos.store.getBatch(batch.id))?.completedAt ?? null).toBeNull();
+    expect((await save(2)).notify).toBe(true);
+    expect((await save(2)).notify).toBe(false);
+  });
 });
 
 describe('notifyBatch', () => {

@@ -94,6 +94,11 @@ export interface Batch {
   readonly createdAt: string;
   /** When the completion was claimed for notification: set once, by exactly one finishing job. */
   readonly completedAt?: string | null;
+  /**
+   * How many times a job of the batch reported itself final: at least the number of final jobs (a
+   * retried report counts again), so below `total` the batch cannot be complete and nobody need count.
+   */
+  readonly finalReports?: number;
 }
 
 export type StatusCounts = Readonly<Record<JobStatus, number>>;

@@ -182,6 +182,20 @@ export class CosmosJobStore implements JobStore {
     return readItem<Job>(this.jobs, id).then((read) => read && withoutSystemFields(read.resource));
   }
 
+  /**
+   * A server-side increment (patch `incr`): every finishing job writes the same batch document, and a
+   * read–replace would lose most of those races to 412s.
+   */
+  async reportFinalJob(batchId: string): Promise<Batch | undefined> {
+    try {
+      const { resource } = await this.batches.item(batchId, batchId).patch<Batch>([{ op: 'incr', path: '/finalReports', value: 1 }]);
+      return resource ? withoutSystemFields(resource) : undefined;
+    } catch (error) {
+      if (statusCodeOf(error) === HTTP_NOT_FOUND) return undefined;
+      throw error;
+    }
+  }
+
   /** A 412 means another finishing job got there first, or wrote in between: read again and decide again. */
   async claimBatchCompletion(batchId: string, at: string): Promise<boolean> {
     const outcome = await this.readDecideReplace<Batch, boolean>(this.batches, batchId, (current) =>

@@ -64,6 +64,11 @@ export interface JobStore extends QueueStore {
   countByStatus(batchId: string): Promise<StatusCounts>;
   /** Jobs of the batch not yet completed or failed. */
   countUnfinished(batchId: string): Promise<number>;
+  /**
+   * One job of the batch is final: adds one to the batch's `finalReports`, atomically, and returns the
+   * batch as it is after that. Unknown batch: undefined. Calling it again for the same job counts again.
+   */
+  reportFinalJob(batchId: string): Promise<Batch | undefined>;
   listJobs(batchId: string, continuation: string | null, pageSize: number): Promise<JobPage>;
   /**
    * Marks the batch complete. True only for the one caller that set it: of several jobs finishing the

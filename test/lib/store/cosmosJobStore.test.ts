@@ -394,6 +394,14 @@ describe('countByStatus', () => {
     expect(await store.claimBatchCompletion('no-such-batch', at(3))).toBe(false);
   });
 
+  it('counts final-job reports atomically on the batch, however many arrive at once', async () => {
+    const { batch } = await seed(2);
+    const reports = await Promise.all(Array.from({ length: 25 }, () => store.reportFinalJob(batch.id)));
+    expect(reports.map((b) => b?.finalReports).sort((a, b) => a! - b!)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect(await store.getBatch(batch.id)).toMatchObject({ id: batch.id, total: 2, finalReports: 25 });
+    expect(await store.reportFinalJob('no-such-batch')).toBeUndefined();
+  });
+
   it('answers all zeros for an unknown batch', async () => {
     expect(await store.countByStatus('no-such-batch')).toEqual(zeroCounts());
     expect(await store.countUnfinished('no-such-batch')).toBe(0);
