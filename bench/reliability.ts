@@ -1,9 +1,10 @@
 /**
  * `npm run bench:reliability`: issue #8's faults, crashes and load at full size on the local runtime
  * (child processes, as `npm start` runs it). Prints a table and writes bench/results/reliability.json.
- * RELIABILITY_LOAD_JOBS sets the load batch (default 20,000), RELIABILITY_ONLY=faults|crashes|load one part.
+ * RELIABILITY_LOAD_JOBS sets the load batch (default 20,000), RELIABILITY_ONLY=faults|crashes|load one part;
+ * a part not run keeps its last figures in the JSON (each with its own `at`).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CrashResult, FaultsResult, LoadResult, runCrashes, runFaults, runLoad } from './reliability/scenarios.js';
 import { repoRoot } from './reliability/processes.js';
@@ -54,7 +55,13 @@ async function main(): Promise<void> {
   console.log(markdownTable(['scenario', 'jobs', 'outcome', 'faults / figures', 'invariants', 'time'], rows));
   const out = join(repoRoot(), 'bench', 'results', 'reliability.json');
   mkdirSync(join(out, '..'), { recursive: true });
-  writeFileSync(out, `${JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - started) / 1000, faults, crashes, load }, null, 2)}\n`);
+  const at = new Date().toISOString();
+  const previous = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>) : {};
+  const stamped = (part: object | undefined) => (part === undefined ? undefined : { at, ...part });
+  // Parts written before each carried its own `at` take the file's.
+  const kept = (part: unknown) => (typeof part === 'object' && part !== null ? { at: previous.at, ...part } : undefined);
+  const merged = { faults: stamped(faults) ?? kept(previous.faults), crashes: stamped(crashes) ?? kept(previous.crashes), load: stamped(load) ?? kept(previous.load) };
+  writeFileSync(out, `${JSON.stringify(merged, null, 2)}\n`);
   console.log(`\nwritten ${out} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
 
