@@ -4,19 +4,20 @@
  * not for now). The SDK's retries are off: the orchestration owns retries.
  *
  * A job of a named queue goes to the provider it recorded at submission: another deployment of the
- * app's Azure OpenAI account, or an OpenAI-compatible endpoint. Every other job takes the default path.
+ * app's Azure OpenAI account, or an OpenAI-compatible endpoint; with several (spillover), the one whose
+ * gate granted the slot. Every other job takes the default path.
  */
 import { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { AppSettings } from '../lib/config.js';
-import { ChatCompletionRequest, Job } from '../lib/jobs/job.js';
+import { ChatCompletionRequest } from '../lib/jobs/job.js';
 import { CallModelInput } from '../lib/jobs/pipeline.js';
 import { AttemptOutcome } from '../lib/jobs/retryPolicy.js';
 import { CallOptions } from '../lib/model/invoke.js';
 import { CallOutcome } from '../lib/model/outcome.js';
 import { correlated } from '../lib/telemetry/correlation.js';
 import { CallResult, telemetry } from '../lib/telemetry/metrics.js';
-import { completeOnProvider } from '../lib/model/providers.js';
+import { ProviderConfig, completeOnProvider, gateKeyFor } from '../lib/model/providers.js';
 import { MissingSettingError, ModelGateway, modelGatewayFor, services } from '../lib/services.js';
 import { ACTIVITY_NAMES } from './names.js';
 
@@ -28,11 +29,22 @@ export async function callModel(input: CallModelInput, context: InvocationContex
   if (Date.now() > input.sendBy) return { kind: 'missed' };
   // Recorded alongside the call, not before it: every millisecond before sending eats into the slot.
   const running = store.updateJob(job.id, { status: 'running', attempts: input.attempt, at: new Date().toISOString() });
-  // Failover (AZURE_OPENAI_DEPLOYMENTS): another deployment's gate granted the slot, so the call goes there.
-  const failover = input.deployment !== undefined && input.deployment !== settings.deployment && job.provider === undefined;
-  const outcome = await (failover ? completeOnDeployment(input.deployment!, job.request, settings) : complete(job, settings, model, { clientRequestId: `${job.id}:${input.attempt}` }));
+  const options: CallOptions = { clientRequestId: `${job.id}:${input.attempt}` };
+  const granted = input.deployment;
+  let call: Promise<CallOutcome>;
+  if (granted !== undefined && job.providers !== undefined) {
+    // Spillover: the gate of another of the queue's providers granted the slot, so the call goes to it.
+    const provider = job.providers.find((p) => gateKeyFor(p) === granted);
+    call = provider === undefined ? Promise.resolve(unknownGateKey(granted)) : complete(provider, job.request, settings, model, options);
+  } else if (granted !== undefined) {
+    // Failover (AZURE_OPENAI_DEPLOYMENTS): another deployment's gate granted the slot, so the call goes there.
+    call = complete({ type: 'azure_openai', deployment: granted, model: null }, job.request, settings, model, options);
+  } else {
+    call = complete(job.provider, job.request, settings, model, options);
+  }
+  const outcome = await call;
   await running;
-  const deployment = failover ? input.deployment! : job.deployment;
+  const deployment = granted ?? job.deployment;
   telemetry.modelCall(deployment, job.priority, callResultOf(outcome));
   if ((outcome.kind === 'completed' || outcome.kind === 'throttled') && outcome.utilization !== null) telemetry.ptuUtilization(deployment, 'header', outcome.utilization);
   context.log(correlated(`callModel attempt ${input.attempt}: ${outcome.kind}${outcome.kind === 'completed' ? '' : ` ${outcome.error.status ?? ''} ${outcome.error.code ?? ''}`}`, { requestId: job.id, batchId: job.batchId }));
@@ -48,12 +60,16 @@ function callResultOf(outcome: CallOutcome): CallResult {
   return status >= 500 ? 'server_error' : 'client_error';
 }
 
-/** The call on the job's provider; the app's own gateway for the default path and its own deployment. */
-function complete(job: Job, settings: AppSettings, model: ModelGateway, options: CallOptions): Promise<CallOutcome> {
-  const provider = job.provider;
-  if (provider === undefined || (provider.type === 'azure_openai' && provider.deployment === settings.deployment)) return model.complete(job.request, options);
-  if (provider.type === 'openai_compatible') return completeOnProvider(provider, job.request, { timeoutMs: settings.openai.timeoutMs });
-  return completeOnDeployment(provider.deployment, job.request, settings);
+/** The call on a provider; the app's own gateway for the default path (none) and its own deployment. */
+function complete(provider: ProviderConfig | undefined, request: ChatCompletionRequest, settings: AppSettings, model: ModelGateway, options: CallOptions): Promise<CallOutcome> {
+  if (provider === undefined || (provider.type === 'azure_openai' && provider.deployment === settings.deployment)) return model.complete(request, options);
+  if (provider.type === 'openai_compatible') return completeOnProvider(provider, request, { timeoutMs: settings.openai.timeoutMs });
+  return completeOnDeployment(provider.deployment, request, settings);
+}
+
+/** A slot granted by a gate none of the job's providers is kept under: no call can be meant for it. */
+function unknownGateKey(key: string): CallOutcome {
+  return { kind: 'permanent', error: { status: null, code: 'provider_unavailable', message: `no provider of the job is kept under gate ${key}` } };
 }
 
 /** Gateways for the account's other deployments, built once each (same endpoint and auth as the app's own). */

@@ -2,7 +2,8 @@
  * `POST /api/producer`: validates every request before anything is written, records the batch and its
  * jobs as queued, and sends one event per job to Event Hub `jobs`, which starts their orchestrations.
  * A named queue (envelope `queue`, or `?queue=` for any body, JSONL included) routes the jobs to its
- * provider and gives them its priority when the submission names none.
+ * providers (the first, spilling over to the others) and gives them its priority when the submission
+ * names none.
  */
 import { app, HttpRequest, HttpResponseInit, InvocationContext, output } from '@azure/functions';
 import { newJobs } from '../lib/jobs/newJobs.js';
@@ -40,6 +41,7 @@ export async function producer(request: HttpRequest, context: InvocationContext)
       maxChargeName: route.maxChargeName,
       ...(route.queue ? { queue: route.queue } : {}),
       ...(route.provider ? { provider: route.provider } : {}),
+      ...(route.providers ? { providers: route.providers } : {}),
       kind: 'chat',
       now: new Date(),
     });

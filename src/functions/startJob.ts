@@ -7,6 +7,7 @@ import { DurableClient } from 'durable-functions';
 import { AcquireQueue } from '../lib/gate/types.js';
 import { Job } from '../lib/jobs/job.js';
 import { runJobInputFor } from '../lib/jobs/pipeline.js';
+import { gateKeyFor } from '../lib/model/providers.js';
 import { RetryPolicy } from '../lib/jobs/retryPolicy.js';
 import { JobStore } from '../lib/store/jobStore.js';
 import { ORCHESTRATION_NAMES } from './names.js';
@@ -25,7 +26,7 @@ export async function startJobOnce(
   try {
     await client.startNew(ORCHESTRATION_NAMES.runJob, {
       instanceId: job.id,
-      input: runJobInputFor({ jobId: job.id, deployment: job.deployment, charge: job.charge, priority: job.priority }, policy, queue),
+      input: runJobInputFor({ jobId: job.id, deployment: job.deployment, charge: job.charge, priority: job.priority }, policy, queue, job.providers?.map(gateKeyFor)),
     });
   } catch (error) {
     const existing = await client.getStatus(job.id).catch(() => undefined);

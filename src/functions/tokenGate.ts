@@ -8,6 +8,7 @@ import { EntityContext, EntityHandler } from 'durable-functions';
 import { AppSettings, breakerConfigFor, gateConfigForKey } from '../lib/config.js';
 import { GATE_OPERATIONS, GateEntityOptions, GateEntityState, GateResult, runGateOperation } from '../lib/gate/operations.js';
 import { AcquireDecision } from '../lib/gate/types.js';
+import { isOpenAICompatibleGateKey } from '../lib/model/providers.js';
 import { telemetry } from '../lib/telemetry/metrics.js';
 import { appSettings } from '../lib/settings.js';
 import { ENTITY_NAMES } from './names.js';
@@ -29,9 +30,14 @@ export const tokenGate: EntityHandler<GateEntityState> = (context: EntityContext
   context.df.return(outcome.result);
 };
 
-/** The deployment's circuit breaker (AZURE_OPENAI_DEPLOYMENTS / BREAKER_*), with its gate's lease as the probe timeout. */
-function entityOptionsFor(settings: AppSettings, key: string): GateEntityOptions {
-  return settings.breaker === null ? {} : { breaker: breakerConfigFor(settings.breaker, gateConfigForKey(settings, key)) };
+/**
+ * The deployment's circuit breaker (AZURE_OPENAI_DEPLOYMENTS / BREAKER_*), with its gate's lease as the
+ * probe timeout. An OpenAI-compatible provider's gate starts from the app's settings and then follows
+ * the limits the provider's headers state; an Azure deployment's quota is only ever its settings.
+ */
+export function entityOptionsFor(settings: AppSettings, key: string): GateEntityOptions {
+  const adopt: GateEntityOptions = isOpenAICompatibleGateKey(key) ? { adoptProviderLimits: true } : {};
+  return settings.breaker === null ? adopt : { ...adopt, breaker: breakerConfigFor(settings.breaker, gateConfigForKey(settings, key)) };
 }
 
 /**

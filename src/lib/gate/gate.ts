@@ -497,6 +497,8 @@ export function settle(state: GateState, now: number, report: SettleReport, conf
     draft.pausedUntil = Math.max(draft.pausedUntil, draft.clock + report.throttled.retryAfterMs);
     if (report.throttled.kind === 'rate_limit') draft.adaptive = recordQuota429(draft.adaptive, draft.clock, config);
   }
+  // A spent limit without a 429 pauses the same way, but says nothing about the adaptive factor.
+  if (report.exhaustedForMs !== undefined) draft.pausedUntil = Math.max(draft.pausedUntil, draft.clock + report.exhaustedForMs);
   return freeze(draft);
 }
 

@@ -14,6 +14,7 @@ import {
   GateStatus,
   PRIORITIES,
   Priority,
+  ProviderLimitsReport,
   SettleReport,
   THROTTLE_KINDS,
   ThrottleKind,
@@ -130,7 +131,38 @@ export function parseSettle(input: unknown): SettleReport {
       retryAfterMs: number(t.retryAfterMs, 'throttled.retryAfterMs', nonNegative, 'milliseconds, 0 or more'),
     };
   }
+  if (o.providerLimits !== undefined) report.providerLimits = parseProviderLimits(o.providerLimits);
+  if (o.exhaustedForMs !== undefined) report.exhaustedForMs = number(o.exhaustedForMs, 'exhaustedForMs', nonNegative, 'milliseconds, 0 or more');
   return report;
+}
+
+const PROVIDER_LIMIT_FIELDS = ['tokensPerMinute', 'requestsPerMinute'] as const;
+
+function parseProviderLimits(input: unknown): ProviderLimitsReport {
+  const o = object(input, 'providerLimits');
+  const unknown = Object.keys(o).filter((k) => !(PROVIDER_LIMIT_FIELDS as readonly string[]).includes(k));
+  if (unknown.length > 0) throw new GateInputError(`providerLimits has unknown field(s) ${unknown.join(', ')}; expected ${PROVIDER_LIMIT_FIELDS.join(', ')}`);
+  const limits: { -readonly [K in keyof ProviderLimitsReport]: ProviderLimitsReport[K] } = {};
+  for (const field of PROVIDER_LIMIT_FIELDS) {
+    if (o[field] !== undefined) limits[field] = number(o[field], `providerLimits.${field}`, positiveInteger, 'a whole number above 0');
+  }
+  if (limits.tokensPerMinute === undefined && limits.requestsPerMinute === undefined) {
+    throw new GateInputError(`providerLimits must give ${PROVIDER_LIMIT_FIELDS.join(' or ')}`);
+  }
+  return limits;
+}
+
+/**
+ * The configuration a provider's gate takes from the limits its headers state: OpenAI's TPM and RPM
+ * are standard per-minute rate limits, so standard mode with those quotas, and the pace and in-flight
+ * limit derived from them again (the ones in force were derived from, or set for, the app's quota).
+ * The same object when nothing differs, so a settle that confirms the limits changes nothing.
+ */
+export function configWithProviderLimits(config: GateConfig, limits: ProviderLimitsReport): GateConfig {
+  const tokensPerMinute = limits.tokensPerMinute ?? config.tokensPerMinute;
+  const requestsPerMinute = limits.requestsPerMinute ?? config.requestsPerMinute;
+  if (config.mode === 'standard' && tokensPerMinute === config.tokensPerMinute && requestsPerMinute === config.requestsPerMinute) return config;
+  return parseConfigure({ mode: 'standard', tokensPerMinute, requestsPerMinute, maxInFlight: null, minIntervalMs: null }, config);
 }
 
 export function parseUtilization(input: unknown, now: number): UtilizationReport {
@@ -182,6 +214,7 @@ function runGateOperationOnGate(
   operation: string,
   input: unknown,
   now: number,
+  adoptProviderLimits = false,
 ): OperationOutcome {
   let current: GateEntityState;
   try {
@@ -198,8 +231,13 @@ function runGateOperationOnGate(
         const step = acquire(gate, now, parseAcquire(input), config);
         return { state: { config, gate: step.state }, result: { ok: true, value: step.result } };
       }
-      case GATE_OPERATIONS.settle:
-        return { state: { config, gate: settle(gate, now, parseSettle(input), config) }, result: { ok: true, value: null } };
+      case GATE_OPERATIONS.settle: {
+        const report = parseSettle(input);
+        // New limits go through reconfigure, as a `configure` would, before the settle is applied under them.
+        const adopted = adoptProviderLimits && report.providerLimits !== undefined ? configWithProviderLimits(config, report.providerLimits) : config;
+        const reconfigured = adopted === config ? gate : reconfigure(gate, now, config, adopted);
+        return { state: { config: adopted, gate: settle(reconfigured, now, report, adopted) }, result: { ok: true, value: null } };
+      }
       case GATE_OPERATIONS.reportUtilization:
         return {
           state: { config, gate: reportUtilization(gate, now, parseUtilization(input, now), config) },
@@ -233,6 +271,11 @@ function runGateOperationOnGate(
 export interface GateEntityOptions {
   /** The deployment's circuit breaker; absent: no breaker (nothing stored, nothing refused). */
   readonly breaker?: BreakerConfig;
+  /**
+   * An OpenAI-compatible provider's gate: a settle's `providerLimits` become its quotas. Off (the app's
+   * Azure deployments, whose quotas are settings): they are ignored.
+   */
+  readonly adoptProviderLimits?: boolean;
 }
 
 /** The breaker as `status` shows it. */
@@ -272,7 +315,7 @@ export function runGateOperation(
   now: number,
   options: GateEntityOptions = {},
 ): OperationOutcome {
-  const outcome = runGateOperationOnGate(stored, defaults, operation, input, now);
+  const outcome = runGateOperationOnGate(stored, defaults, operation, input, now, options.adoptProviderLimits === true);
   if (outcome.state === undefined) return outcome;
   const breakerConfig = options.breaker;
   const storedBreaker = stored?.breaker;

@@ -70,6 +70,22 @@ export interface SettleReport {
   readonly utilization?: number;
   /** The call failed in a way that counts against the deployment's circuit breaker. */
   readonly failure?: CallFailure;
+  /**
+   * The limits an OpenAI-compatible provider states in its `x-ratelimit-limit-*` headers (per minute:
+   * TPM, RPM). Its gate adopts them; the app's Azure deployments ignore them (their quota is a setting).
+   */
+  readonly providerLimits?: ProviderLimitsReport;
+  /**
+   * A call that succeeded but left one of the provider's limits spent (`x-ratelimit-remaining-*` 0):
+   * admit nothing for this long, until that limit's reset. A pause like a 429's, without the 429.
+   */
+  readonly exhaustedForMs?: number;
+}
+
+/** A provider's own limits per minute, as its headers state them; at least one is given. */
+export interface ProviderLimitsReport {
+  readonly tokensPerMinute?: number;
+  readonly requestsPerMinute?: number;
 }
 
 export const UTILIZATION_SOURCES = ['header', 'monitor'] as const;

@@ -77,6 +77,12 @@ export interface Job {
    * Absent: the app's own deployment.
    */
   readonly provider?: ProviderConfig;
+  /**
+   * Its queue's providers in order (the first is `provider`), copied at submission when the queue has
+   * several: the job spills over to the next whose gate has room, and is sent to the one that granted.
+   * Absent: `provider` alone.
+   */
+  readonly providers?: readonly ProviderConfig[];
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly completedAt: string | null;

@@ -27,6 +27,8 @@ export interface NewJobsOptions {
   /** The named queue the submission went to, and the provider it routes to: both recorded on every job. */
   readonly queue?: QueueRef;
   readonly provider?: ProviderConfig;
+  /** All the queue's providers in order, when it has several (spillover): recorded on every job. */
+  readonly providers?: readonly ProviderConfig[];
   readonly kind: JobKind;
   readonly now: Date;
   /** Fixed ids, so a redelivered message maps to the same batch and jobs (feedback); random otherwise. */
@@ -67,6 +69,7 @@ export function newJobs(submission: Submission, options: NewJobsOptions): { batc
       ...(item.supportiveVariable !== undefined ? { supportiveVariable: item.supportiveVariable } : {}),
       ...(options.queue ? { queue: options.queue } : {}),
       ...(options.provider ? { provider: options.provider } : {}),
+      ...(options.providers ? { providers: options.providers } : {}),
       createdAt: at,
       updatedAt: at,
       completedAt: null,

@@ -1,6 +1,7 @@
 /** The messages between the job orchestration and its activities: plain JSON, no prompt text. */
 import { failoverOrderFor } from '../config.js';
-import { AcquireQueue, CallFailure, PRIORITIES, Priority, SettleReport } from '../gate/types.js';
+import { AcquireQueue, CallFailure, PRIORITIES, Priority, ProviderLimitsReport, SettleReport } from '../gate/types.js';
+import { ProviderRateLimits, spentLimitResetMs } from '../model/outcome.js';
 import { appSettings } from '../settings.js';
 import { JobError, Usage } from './job.js';
 import { AttemptOutcome, RetryPolicy } from './retryPolicy.js';
@@ -26,8 +27,9 @@ export interface RunJobInput {
    */
   readonly deadline?: number;
   /**
-   * Several deployments of the model (AZURE_OPENAI_DEPLOYMENTS): the gates to try, in order; every
-   * one but the last only when its slot starts within `spilloverWaitMs`. Absent: `deployment` alone.
+   * Several deployments of the model (AZURE_OPENAI_DEPLOYMENTS), or the gate keys of a named queue's
+   * providers: the gates to try, in order; every one but the last only when its slot starts within
+   * `spilloverWaitMs`. Absent: `deployment` alone.
    */
   readonly deployments?: readonly string[];
   readonly spilloverWaitMs?: number;
@@ -43,7 +45,10 @@ export interface CallModelInput {
   /** Latest moment the call may still be sent for the slot it was granted. */
   readonly sendBy: number;
   readonly attempt: number;
-  /** The deployment whose gate granted the slot, when it is not the job's own (failover): the call goes there. */
+  /**
+   * The gate key that granted the slot, when it is not the job's own (failover, or a queue's spillover to
+   * its next provider): the call goes to that deployment or provider.
+   */
   readonly deployment?: string;
 }
 
@@ -75,17 +80,31 @@ export interface RunJobOutput {
   readonly retryAt?: number;
 }
 
-/** The orchestration input for a dispatched job, with the retry policy of the settings in force now. */
-export function runJobInputFor(message: DispatchMessage, policy: RetryPolicy, queue?: AcquireQueue): RunJobInput {
+/**
+ * The orchestration input for a dispatched job, with the retry policy of the settings in force now.
+ * `providerKeys`: the gate keys of the providers the job recorded from its queue, in order (the first is
+ * the job's own); it spills over along them instead of the app's deployments.
+ */
+export function runJobInputFor(message: DispatchMessage, policy: RetryPolicy, queue?: AcquireQueue, providerKeys?: readonly string[]): RunJobInput {
   return {
     jobId: message.jobId,
     deployment: message.deployment,
     charge: message.charge,
     priority: message.priority,
     policy,
-    ...failoverInputFor(message.deployment),
+    ...(providerKeys !== undefined ? spilloverInputFor(providerKeys) : failoverInputFor(message.deployment)),
     ...(queue !== undefined ? { queue } : {}),
   };
+}
+
+/**
+ * A named queue's providers as the gates its job tries, in order, with the same spillover wait as the
+ * app's deployments (DEPLOYMENT_SPILLOVER_WAIT_SECONDS); nothing when there is only one gate to ask.
+ */
+export function spilloverInputFor(providerKeys: readonly string[]): Pick<RunJobInput, 'deployments' | 'spilloverWaitMs'> {
+  // Two providers on one gate key (the same host and model) are one gate: asking it twice gains nothing.
+  const order = [...new Set(providerKeys)];
+  return order.length < 2 ? {} : { deployments: order, spilloverWaitMs: appSettings().spilloverWaitMs };
 }
 
 /**
@@ -130,17 +149,23 @@ export function settleReportFor(charge: number, startAt: number, outcome: Attemp
   switch (outcome.kind) {
     case 'missed':
       return base;
-    case 'completed':
+    case 'completed': {
+      const exhaustedForMs = outcome.limits === undefined ? null : spentLimitResetMs(outcome.limits);
       return {
         ...base,
         ...(outcome.usage ? { usedTokens: outcome.usage.total_tokens } : {}),
         ...(outcome.utilization !== null ? { utilization: outcome.utilization } : {}),
+        ...providerLimitsOf(outcome.limits),
+        ...(exhaustedForMs !== null ? { exhaustedForMs } : {}),
       };
+    }
     case 'throttled':
+      // The 429's retry-after (or, from an OpenAI-compatible provider, the spent limit's reset) pauses the gate.
       return {
         ...base,
         throttled: { kind: outcome.throttle, retryAfterMs: outcome.retryAfterMs ?? 0 },
         ...(outcome.utilization !== null ? { utilization: outcome.utilization } : {}),
+        ...providerLimitsOf(outcome.limits),
       };
     case 'transient':
     case 'permanent':
@@ -148,6 +173,16 @@ export function settleReportFor(charge: number, startAt: number, outcome: Attemp
   }
 }
 
+/** The per-minute limits an OpenAI-compatible provider's headers stated, for its gate; nothing when none came. */
+function providerLimitsOf(limits: ProviderRateLimits | undefined): { providerLimits?: ProviderLimitsReport } {
+  if (limits === undefined) return {};
+  // A limit of 0 is no quota a gate can keep: it is left out, like a missing header.
+  const providerLimits: ProviderLimitsReport = {
+    ...(limits.limitTokens !== null && limits.limitTokens > 0 ? { tokensPerMinute: limits.limitTokens } : {}),
+    ...(limits.limitRequests !== null && limits.limitRequests > 0 ? { requestsPerMinute: limits.limitRequests } : {}),
+  };
+  return Object.keys(providerLimits).length === 0 ? {} : { providerLimits };
+}
 
 /** The optional fields of a synchronous or failover job's input, checked. */
 function boundAndFailoverProblems(o: Record<string, unknown>): string[] {

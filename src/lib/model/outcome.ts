@@ -130,6 +130,18 @@ export function retryAfterFromLimits(limits: ProviderRateLimits): number | null 
   return candidates.length === 0 ? null : Math.max(...candidates);
 }
 
+/**
+ * After a call that went through: how long until the provider lets the next one in when it reported a
+ * limit spent (`remaining` 0) with that limit's reset; the longer of the two when both are. Null when
+ * nothing is spent, or a spent limit came without its reset.
+ */
+export function spentLimitResetMs(limits: ProviderRateLimits): number | null {
+  const waits: number[] = [];
+  if (limits.remainingRequests === 0 && limits.resetRequestsMs !== null) waits.push(limits.resetRequestsMs);
+  if (limits.remainingTokens === 0 && limits.resetTokensMs !== null) waits.push(limits.resetTokensMs);
+  return waits.length === 0 ? null : Math.max(...waits);
+}
+
 const DURATION_PART = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
 const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$/;
 const UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };

@@ -50,6 +50,11 @@ export function gateKeyFor(provider: ProviderConfig): string {
   return `${new URL(provider.baseUrl).host.toLowerCase()}/${provider.model}`;
 }
 
+/** Whether a gate key is an OpenAI-compatible provider's (`<host>/<model>`) rather than an Azure deployment's. */
+export function isOpenAICompatibleGateKey(key: string): boolean {
+  return key.includes('/');
+}
+
 /** The model whose tokenizer counts the provider's prompts. */
 export function tokenizerModelFor(provider: ProviderConfig): string {
   return provider.type === 'azure_openai' ? (provider.model ?? provider.deployment) : provider.model;

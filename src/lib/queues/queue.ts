@@ -28,7 +28,7 @@ export interface QueueLimits {
 export interface Queue {
   readonly id: string;
   readonly name: string;
-  /** Where its jobs go, in order of preference (only the first is used for now). Empty: the app's deployment. */
+  /** Where its jobs go, in order of preference: the first, spilling over to the next when its gate has no room. Empty: the app's deployment. */
   readonly providers: readonly ProviderConfig[];
   readonly limits: QueueLimits;
   /** Priority of its jobs when a submission names none. */

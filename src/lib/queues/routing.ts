@@ -1,8 +1,10 @@
 /**
  * Where a submission's jobs go. Without a queue: the app's deployment, exactly as before. With one: the
- * queue's first provider (spillover to the others is later work), whose gate key becomes the jobs'
- * `deployment`; the largest acceptable charge is the smaller of the app's quota and the queue's own
- * token limit, since a charge above either could never be admitted.
+ * queue's first provider, whose gate key becomes the jobs' `deployment`; with several, the jobs also
+ * record the whole list, and `runJob` asks their gates in order (spillover: all but the last only for a
+ * slot within the spillover wait) and calls the provider whose gate granted. The largest acceptable
+ * charge is the smaller of the app's quota and the queue's own token limit, since a charge above either
+ * could never be admitted.
  */
 import { Priority } from '../gate/types.js';
 import { ProviderConfig, gateKeyFor, tokenizerModelFor } from '../model/providers.js';
@@ -24,13 +26,15 @@ export interface Route {
   readonly maxChargeName: string;
   readonly queue: QueueRef | null;
   readonly provider: ProviderConfig | null;
+  /** The queue's providers in order when it has more than one (spillover); null otherwise. */
+  readonly providers: readonly ProviderConfig[] | null;
   /** The queue's priority, for submissions that name none; null without a queue. */
   readonly priority: Priority | null;
 }
 
 export function routeFor(queue: Queue | null, app: AppModel): Route {
   if (queue === null) {
-    return { deployment: app.deployment, model: app.model, maxCharge: app.tokensPerMinute, maxChargeName: "the deployment's whole quota", queue: null, provider: null, priority: null };
+    return { deployment: app.deployment, model: app.model, maxCharge: app.tokensPerMinute, maxChargeName: "the deployment's whole quota", queue: null, provider: null, providers: null, priority: null };
   }
   // A queue without providers uses the app's deployment, under its own limits.
   const provider: ProviderConfig = queue.providers[0] ?? { type: 'azure_openai', deployment: app.deployment, model: app.model };
@@ -44,6 +48,7 @@ export function routeFor(queue: Queue | null, app: AppModel): Route {
     maxChargeName: byQueue ? `queue "${queue.name}"'s limit per ${queue.limits.windowSeconds} s` : "the deployment's whole quota",
     queue: queueRefOf(queue),
     provider,
+    providers: queue.providers.length > 1 ? queue.providers : null,
     priority: queue.priority,
   };
 }

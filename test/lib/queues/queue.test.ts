@@ -116,7 +116,22 @@ describe('routeFor', () => {
   const queue = (body: Record<string, unknown>) => ({ ...parseQueueInput({ queue_name: 'q', ...body }), id: 'queue_1', createdAt: 't', updatedAt: 't' });
 
   it('leaves the default path alone without a queue', () => {
-    expect(routeFor(null, app)).toEqual({ deployment: 'gpt-4o', model: 'gpt-4o', maxCharge: 30_000, maxChargeName: "the deployment's whole quota", queue: null, provider: null, priority: null });
+    expect(routeFor(null, app)).toEqual({ deployment: 'gpt-4o', model: 'gpt-4o', maxCharge: 30_000, maxChargeName: "the deployment's whole quota", queue: null, provider: null, providers: null, priority: null });
+  });
+
+  it("routes a queue with several providers to the first, and lists them all, in order, for spillover", () => {
+    const second = { type: 'openai_compatible', base_url: 'https://llm.example.com/v1', model: 'llama-3.1-70b', api_key_setting: 'PROVIDER_EXAMPLE_KEY' };
+    const route = routeFor(queue({ providers: [openai, second, { type: 'azure_openai', deployment: 'gpt-4o-eu' }] }), app);
+    expect(route.deployment).toBe('api.openai.com/gpt-4o-mini');
+    expect(route.provider).toEqual({ type: 'openai_compatible', baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o-mini', apiKeySetting: 'PROVIDER_OPENAI_API_KEY' });
+    expect(route.providers).toEqual([
+      route.provider,
+      { type: 'openai_compatible', baseUrl: 'https://llm.example.com/v1', model: 'llama-3.1-70b', apiKeySetting: 'PROVIDER_EXAMPLE_KEY' },
+      { type: 'azure_openai', deployment: 'gpt-4o-eu', model: null },
+    ]);
+    // A single provider (or none) has nothing to spill over to: nothing more is recorded.
+    expect(routeFor(queue({ providers: [openai] }), app).providers).toBeNull();
+    expect(routeFor(queue({}), app).providers).toBeNull();
   });
 
   it("routes to the queue's first provider, keyed for its gate, charged within the queue's limit", () => {

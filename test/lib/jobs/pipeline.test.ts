@@ -1,0 +1,83 @@
+/**
+ * What the job pipeline tells the gate after an attempt on an OpenAI-compatible provider (its limits,
+ * a spent limit's reset, a 429's wait), and the gates a job of a queue with several providers tries.
+ */
+import { APIError } from 'openai';
+import { describe, expect, it } from 'vitest';
+import { parseSettle } from '../../../src/lib/gate/operations.js';
+import { runJobInputFor, settleReportFor, spilloverInputFor } from '../../../src/lib/jobs/pipeline.js';
+import { AttemptOutcome } from '../../../src/lib/jobs/retryPolicy.js';
+import { ProviderRateLimits } from '../../../src/lib/model/outcome.js';
+import { classifyProviderError } from '../../../src/lib/model/providers.js';
+import { appSettings } from '../../../src/lib/settings.js';
+
+const usage = { prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 };
+const limits = (fields: Partial<ProviderRateLimits>): ProviderRateLimits => ({
+  limitRequests: null,
+  limitTokens: null,
+  remainingRequests: null,
+  remainingTokens: null,
+  resetRequestsMs: null,
+  resetTokensMs: null,
+  ...fields,
+});
+const completed = (withLimits?: ProviderRateLimits): AttemptOutcome => ({
+  kind: 'completed',
+  completion: { id: 'c' },
+  usage,
+  utilization: null,
+  headers: { remainingTokens: withLimits?.remainingTokens ?? null, remainingRequests: withLimits?.remainingRequests ?? null },
+  ...(withLimits ? { limits: withLimits } : {}),
+});
+
+describe('settleReportFor: what the provider said reaches its gate', () => {
+  it('an answer without limits (every Azure call) is reported exactly as before', () => {
+    expect(settleReportFor(100, 5, completed())).toEqual({ charged: 100, startAt: 5, usedTokens: 15 });
+  });
+
+  it("carries the provider's per-minute limits, leaving out one it did not send (or sent as 0)", () => {
+    const report = settleReportFor(100, 5, completed(limits({ limitTokens: 150_000, limitRequests: 600, remainingTokens: 149_000, remainingRequests: 599, resetTokensMs: 400, resetRequestsMs: 100 })));
+    expect(report).toEqual({ charged: 100, startAt: 5, usedTokens: 15, providerLimits: { tokensPerMinute: 150_000, requestsPerMinute: 600 } });
+    expect(settleReportFor(100, 5, completed(limits({ limitTokens: 0, limitRequests: 600 })))).toMatchObject({ providerLimits: { requestsPerMinute: 600 } });
+    expect(settleReportFor(100, 5, completed(limits({ remainingTokens: 10 })))).not.toHaveProperty('providerLimits');
+    // What the entity will accept.
+    expect(parseSettle(JSON.parse(JSON.stringify(report)))).toEqual(report);
+  });
+
+  it('a call that left a limit spent pauses the gate until that reset (the longer when both are spent); none without a reset', () => {
+    expect(settleReportFor(100, 5, completed(limits({ remainingTokens: 0, resetTokensMs: 20_000, remainingRequests: 3, resetRequestsMs: 90_000 })))).toMatchObject({ exhaustedForMs: 20_000 });
+    expect(settleReportFor(100, 5, completed(limits({ remainingTokens: 0, resetTokensMs: 20_000, remainingRequests: 0, resetRequestsMs: 90_000 })))).toMatchObject({ exhaustedForMs: 90_000 });
+    expect(settleReportFor(100, 5, completed(limits({ remainingTokens: 0 })))).not.toHaveProperty('exhaustedForMs');
+    expect(settleReportFor(100, 5, completed(limits({ remainingTokens: 1, resetTokensMs: 20_000 })))).not.toHaveProperty('exhaustedForMs');
+  });
+
+  it("a provider's 429 pauses its gate for the retry-after, else the spent limit's reset, with its limits", () => {
+    // The SDK's own error for a 429, as the client throws it.
+    const rateLimited = (h: Record<string, string>) =>
+      classifyProviderError(APIError.generate(429, { error: { code: 'rate_limit_exceeded', message: 'Rate limit reached' } }, undefined, new Headers(h)));
+    const byReset = rateLimited({ 'x-ratelimit-limit-tokens': '40000', 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '6m0s' });
+    expect(byReset).toMatchObject({ kind: 'throttled', retryAfterMs: 360_000 });
+    expect(settleReportFor(100, 5, byReset)).toEqual({ charged: 100, startAt: 5, throttled: { kind: 'rate_limit', retryAfterMs: 360_000 }, providerLimits: { tokensPerMinute: 40_000 } });
+    const byRetryAfter = rateLimited({ 'retry-after': '3', 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '6m0s' });
+    expect(settleReportFor(100, 5, byRetryAfter)).toMatchObject({ throttled: { retryAfterMs: 3_000 } });
+  });
+});
+
+describe('the gates a job tries', () => {
+  const message = { jobId: 'j', deployment: 'api.openai.com/gpt-4o-mini', charge: 10, priority: 'batch' as const };
+  const policy = { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 8_000 };
+
+  it("a queue's providers, in order and each gate once, with the deployments' spillover wait", () => {
+    expect(spilloverInputFor(['a.example/m', 'gpt-4o-eu', 'a.example/m', 'b.example/m'])).toEqual({
+      deployments: ['a.example/m', 'gpt-4o-eu', 'b.example/m'],
+      spilloverWaitMs: appSettings().spilloverWaitMs,
+    });
+    expect(spilloverInputFor(['a.example/m', 'a.example/m'])).toEqual({});
+    const input = runJobInputFor(message, policy, undefined, ['api.openai.com/gpt-4o-mini', 'llm.example.com/llama']);
+    expect(input).toMatchObject({ deployment: 'api.openai.com/gpt-4o-mini', deployments: ['api.openai.com/gpt-4o-mini', 'llm.example.com/llama'] });
+  });
+
+  it('a job without a provider list has no choice, as before', () => {
+    expect(runJobInputFor(message, policy)).toEqual({ ...message, policy });
+  });
+});
