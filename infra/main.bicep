@@ -116,6 +116,9 @@ param gateHorizonSeconds string = ''
 param gateInteractiveReserve string = '0.2'
 @minValue(0)
 param gateStartToleranceMs int = 1000
+@minValue(0)
+@description('GATE_WAKE_LEAD_MS; how long before its granted start a job\'s durable timer fires; the call then waits in process until the start.')
+param gateWakeLeadMs int = 1000
 @minValue(1)
 param gateDefaultMaxTokens int = 1024
 param ptuMaxUtilization string = '0.7'
@@ -348,6 +351,7 @@ module functionApp './app/functionApp.bicep' = {
       horizonSeconds: gateHorizonSeconds
       interactiveReserve: gateInteractiveReserve
       startToleranceMs: gateStartToleranceMs
+      wakeLeadMs: gateWakeLeadMs
       defaultMaxTokens: gateDefaultMaxTokens
       ptuMaxUtilization: ptuMaxUtilization
       maxInFlight: gateMaxInFlight

@@ -67,6 +67,7 @@ type GateSettings = {
   horizonSeconds: string
   interactiveReserve: string
   startToleranceMs: int
+  wakeLeadMs: int
   defaultMaxTokens: int
   ptuMaxUtilization: string
   maxInFlight: string
@@ -226,6 +227,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     GATE_HORIZON_SECONDS: gate.horizonSeconds
     GATE_INTERACTIVE_RESERVE: gate.interactiveReserve
     GATE_START_TOLERANCE_MS: string(gate.startToleranceMs)
+    GATE_WAKE_LEAD_MS: string(gate.wakeLeadMs)
     GATE_DEFAULT_MAX_TOKENS: string(gate.defaultMaxTokens)
     PTU_MAX_UTILIZATION: gate.ptuMaxUtilization
     GATE_MAX_IN_FLIGHT: gate.maxInFlight

@@ -1,7 +1,10 @@
 /**
- * Activity `callModel`: one model call for a job, at its granted slot, classified. Returns `missed`
- * without calling when the slot's send-by time has passed (the gate counted the charge for the slot,
- * not for now). The SDK's retries are off: the orchestration owns retries.
+ * Activity `callModel`: one model call for a job, at its granted slot, classified. The orchestration
+ * wakes it up to its wake lead early; it waits in process until the slot's start, so the call leaves on
+ * time even when timers and queues run late. Returns `missed` without calling when the slot's send-by
+ * time has passed (the gate counted the charge for the slot, not for now), checked on arrival, after
+ * the wait, and by the client's fetch right before the request goes out. The SDK's retries are off:
+ * the orchestration owns retries.
  *
  * A job of a named queue goes to the provider it recorded at submission: another deployment of the
  * app's Azure OpenAI account, or an OpenAI-compatible endpoint; with several (spillover), the one whose
@@ -26,12 +29,14 @@ export async function callModel(input: CallModelInput, context: InvocationContex
   const { store, model, settings } = await services();
   const job = await store.getJob(input.jobId);
   if (!job) return { kind: 'permanent', error: { status: null, code: 'job_not_found', message: `job ${input.jobId} is not in the store` } };
+  // Woken early by the wake lead: not before the slot, which is what the gate counted.
+  if (input.startAt !== undefined) await untilMoment(input.startAt);
   if (Date.now() > input.sendBy) return { kind: 'missed' };
   // Recorded alongside the call, not before it: every millisecond before sending eats into the slot.
   const running = store.updateJob(job.id, { status: 'running', attempts: input.attempt, at: new Date().toISOString() });
-  const options: CallOptions = { clientRequestId: `${job.id}:${input.attempt}` };
+  const options: CallOptions = { clientRequestId: `${job.id}:${input.attempt}`, sendBy: input.sendBy };
   const granted = input.deployment;
-  let call: Promise<CallOutcome>;
+  let call: Promise<AttemptOutcome>;
   if (granted !== undefined && job.providers !== undefined) {
     // Spillover: the gate of another of the queue's providers granted the slot, so the call goes to it.
     const provider = job.providers.find((p) => gateKeyFor(p) === granted);
@@ -44,6 +49,11 @@ export async function callModel(input: CallModelInput, context: InvocationContex
   }
   const outcome = await call;
   await running;
+  if (outcome.kind === 'missed') {
+    // Stopped by the client's fetch: nothing went out, the orchestration asks the gate again.
+    context.log(correlated(`callModel attempt ${input.attempt}: missed (send-by passed before the request went out)`, { requestId: job.id, batchId: job.batchId }));
+    return outcome;
+  }
   const deployment = granted ?? job.deployment;
   telemetry.modelCall(deployment, job.priority, callResultOf(outcome));
   if ((outcome.kind === 'completed' || outcome.kind === 'throttled') && outcome.utilization !== null) telemetry.ptuUtilization(deployment, 'header', outcome.utilization);
@@ -61,10 +71,18 @@ function callResultOf(outcome: CallOutcome): CallResult {
 }
 
 /** The call on a provider; the app's own gateway for the default path (none) and its own deployment. */
-function complete(provider: ProviderConfig | undefined, request: ChatCompletionRequest, settings: AppSettings, model: ModelGateway, options: CallOptions): Promise<CallOutcome> {
+function complete(provider: ProviderConfig | undefined, request: ChatCompletionRequest, settings: AppSettings, model: ModelGateway, options: CallOptions): Promise<AttemptOutcome> {
   if (provider === undefined || (provider.type === 'azure_openai' && provider.deployment === settings.deployment)) return model.complete(request, options);
-  if (provider.type === 'openai_compatible') return completeOnProvider(provider, request, { timeoutMs: settings.openai.timeoutMs });
-  return completeOnDeployment(provider.deployment, request, settings);
+  if (provider.type === 'openai_compatible') return completeOnProvider(provider, request, { timeoutMs: settings.openai.timeoutMs, ...(options.sendBy !== undefined ? { sendBy: options.sendBy } : {}) });
+  return completeOnDeployment(provider.deployment, request, settings, options);
+}
+
+/** Resolves at `at` (epoch ms) or just after, at once when it has passed. The wait is at most the wake lead. */
+async function untilMoment(at: number): Promise<void> {
+  // Again while early: timers run on the monotonic clock and may fire a millisecond before Date.now() says.
+  for (let waitMs = at - Date.now(); waitMs > 0; waitMs = at - Date.now()) {
+    await new Promise<void>((resolve) => setTimeout(resolve, waitMs));
+  }
 }
 
 /** A slot granted by a gate none of the job's providers is kept under: no call can be meant for it. */
@@ -75,7 +93,7 @@ function unknownGateKey(key: string): CallOutcome {
 /** Gateways for the account's other deployments, built once each (same endpoint and auth as the app's own). */
 const deploymentGateways = new Map<string, ModelGateway>();
 
-function completeOnDeployment(deployment: string, request: ChatCompletionRequest, settings: AppSettings): Promise<CallOutcome> {
+function completeOnDeployment(deployment: string, request: ChatCompletionRequest, settings: AppSettings, options: CallOptions): Promise<AttemptOutcome> {
   const key = JSON.stringify([settings.openai.endpoint, deployment]);
   let gateway = deploymentGateways.get(key);
   if (!gateway) {
@@ -88,7 +106,7 @@ function completeOnDeployment(deployment: string, request: ChatCompletionRequest
     }
     deploymentGateways.set(key, gateway);
   }
-  return gateway.complete(request);
+  return gateway.complete(request, options);
 }
 
 df.app.activity(ACTIVITY_NAMES.callModel, { handler: (input: unknown, context) => callModel(input as CallModelInput, context) });

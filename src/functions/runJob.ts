@@ -1,8 +1,8 @@
 /**
  * Orchestration `runJob`, one per job (instance id = request id): ask the gate for a slot, sleep on a
- * durable timer until it, call the model, tell the gate what really happened, save the result.
- * Retries go back through the gate. Deterministic only: time from `currentUtcDateTime`, jitter from
- * `newGuid`, no I/O.
+ * durable timer until its wake lead before it, call the model (the activity waits for the slot's start),
+ * tell the gate what really happened, save the result. Retries go back through the gate. Deterministic
+ * only: time from `currentUtcDateTime`, jitter from `newGuid`, no I/O.
  */
 import * as df from 'durable-functions';
 import { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
@@ -78,10 +78,14 @@ export const runJob: OrchestrationHandler = function* (context: OrchestrationCon
     }
     const { decision } = slot;
     const gate = new df.EntityId(ENTITY_NAMES.tokenGate, slot.deployment);
-    if (decision.startAt > context.df.currentUtcDateTime.getTime()) yield context.df.createTimer(new Date(decision.startAt));
+    // Wake early by the lead fixed into the input: timers and activity queues fire late, and callModel
+    // waits out the rest in process, so the call leaves at its start rather than somewhere in the tolerance.
+    const wakeAt = decision.startAt - (input.wakeLeadMs ?? 0);
+    if (wakeAt > context.df.currentUtcDateTime.getTime()) yield context.df.createTimer(new Date(wakeAt));
 
     const call: CallModelInput = {
       jobId: input.jobId,
+      startAt: decision.startAt,
       sendBy: decision.sendBy,
       attempt: attempts + 1,
       // Only on failover, so a job on its own deployment calls exactly as before.

@@ -48,6 +48,11 @@ export interface AppSettings {
   readonly deployments: readonly DeploymentSettings[];
   /** How long a job may wait for a slot on a deployment before it tries the next one (the last waits as long as it must). */
   readonly spilloverWaitMs: number;
+  /**
+   * How long before its granted start a job's durable timer fires; the call then waits in process until
+   * the start, so late timers and queues do not make it late. Fixed into each job when it starts.
+   */
+  readonly wakeLeadMs: number;
   /** Each deployment's circuit breaker, kept in its gate entity; null: none. */
   readonly breaker: BreakerSettings | null;
 }
@@ -179,6 +184,7 @@ export function loadSettings(env: Env = process.env): AppSettings {
   const windowSeconds = read.number('GATE_WINDOW_SECONDS', 60, secondsOfAtLeast(60), 'at least 0.06 seconds')!;
   const horizonSeconds = read.number('GATE_HORIZON_SECONDS', 2 * windowSeconds, secondsOfAtLeast(1), 'at least 0.001 seconds')!;
   const startToleranceMs = read.number('GATE_START_TOLERANCE_MS', 1000, nonNegativeInteger, 'a whole number of milliseconds, 0 or more')!;
+  const wakeLeadMs = read.number('GATE_WAKE_LEAD_MS', 1000, nonNegativeInteger, 'a whole number of milliseconds, 0 or more')!;
   const ptuMaxUtilization = read.number('PTU_MAX_UTILIZATION', 0.7, fraction, 'a fraction in (0, 1]')!;
   const interactiveReserve = read.number('GATE_INTERACTIVE_RESERVE', 0.2, reserveFraction, 'a fraction in [0, 1)')!;
   // Empty: derived from the quota (gate/config.ts says how); 0 switches the limit or the pacing off.
@@ -268,6 +274,7 @@ export function loadSettings(env: Env = process.env): AppSettings {
     sync: { maxWaitMs: Math.round(syncMaxWaitSeconds * 1000) },
     deployments,
     spilloverWaitMs: Math.round(spilloverWaitSeconds * 1000),
+    wakeLeadMs,
     breaker:
       breakerThreshold === 0
         ? null

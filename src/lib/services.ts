@@ -5,17 +5,17 @@
 import { AzureOpenAI } from 'openai';
 import { AppSettings } from './config.js';
 import { ChatCompletionRequest } from './jobs/job.js';
+import { AttemptOutcome } from './jobs/retryPolicy.js';
 import { createModelClient } from './model/client.js';
 import { CallOptions, callChatCompletion } from './model/invoke.js';
-import { CallOutcome } from './model/outcome.js';
 import { ProbeResult, probeModel } from './model/probe.js';
 import { appSettings } from './settings.js';
 import { createCosmosJobStore } from './store/cosmosJobStore.js';
 import { JobStore } from './store/jobStore.js';
 
 export interface ModelGateway {
-  /** One chat completion, classified. Never throws. */
-  complete(request: ChatCompletionRequest, options?: CallOptions): Promise<CallOutcome>;
+  /** One chat completion, classified; `missed` (nothing sent) only when `options.sendBy` passed first. Never throws. */
+  complete(request: ChatCompletionRequest, options?: CallOptions): Promise<AttemptOutcome>;
   /** A call that costs no tokens: is the endpoint there and does it let us in? Never throws. */
   probe(): Promise<ProbeResult>;
 }

@@ -13,7 +13,7 @@ import { loadSettings } from '../../src/lib/config.js';
 import { newJobs } from '../../src/lib/jobs/newJobs.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhook } from '../../src/lib/jobs/webhook.js';
 import { createModelClient } from '../../src/lib/model/client.js';
-import { azureModelGateway, useServices } from '../../src/lib/services.js';
+import { ModelGateway, azureModelGateway, services, useServices } from '../../src/lib/services.js';
 import { LocalCosmos, startLocalCosmos } from '../support/localCosmos.js';
 import { ScriptedModelServer, completionFor, startScriptedModelServer } from '../support/scriptedModelServer.js';
 
@@ -68,6 +68,56 @@ describe('callModel', () => {
     expect(await callModel({ jobId: job.id, sendBy: Date.now() - 1, attempt: 1 }, context())).toEqual({ kind: 'missed' });
     expect(model.received.length).toBe(sent);
     expect((await cosmos.store.getJob(job.id))?.status).toBe('queued');
+  });
+
+  it('woken before its slot (the wake lead): waits in process, and the request reaches the model no earlier than the start', async () => {
+    const job = await queuedJob();
+    const sent = model.received.length;
+    const startAt = Date.now() + 150;
+    const outcome = await callModel({ jobId: job.id, startAt, sendBy: startAt + 1_000, attempt: 1 }, context());
+    expect(outcome).toMatchObject({ kind: 'completed' });
+    expect(model.received.length - sent).toBe(1);
+    expect(model.receivedAt[model.receivedAt.length - 1]).toBeGreaterThanOrEqual(startAt);
+  });
+
+  it('an input from before the wake lead (no startAt) sends at once, as then', async () => {
+    const job = await queuedJob();
+    const sent = model.received.length;
+    const before = Date.now();
+    expect(await callModel({ jobId: job.id, sendBy: before + 10_000, attempt: 1 }, context())).toMatchObject({ kind: 'completed' });
+    expect(model.received.length - sent).toBe(1);
+    // Far sooner than any wake lead: nothing waited.
+    expect(model.receivedAt[model.receivedAt.length - 1]! - before).toBeLessThan(1_000);
+  });
+
+  it('a send-by that passes after its checks (an event-loop stall): the client\'s fetch refuses, missed, nothing reaches the model', async () => {
+    const job = await queuedJob();
+    const installed = await services();
+    // The real gateway, behind a synchronous stall at the moment callModel hands the call to it.
+    let handed = 0;
+    const stalling: ModelGateway = {
+      complete: (request, options) => {
+        handed += 1;
+        const until = (options?.sendBy ?? Date.now()) + 20;
+        while (Date.now() <= until) {
+          // busy: the event loop is blocked, as in a stall
+        }
+        return installed.model.complete(request, options);
+      },
+      probe: () => installed.model.probe(),
+    };
+    useServices({ ...installed, model: stalling });
+    try {
+      const sent = model.received.length;
+      const outcome = await callModel({ jobId: job.id, sendBy: Date.now() + 500, attempt: 1 }, context());
+      expect(outcome).toEqual({ kind: 'missed' });
+      // Past callModel's own checks: the guard in the client's fetch is what stopped it.
+      expect(handed).toBe(1);
+      expect(model.received.length).toBe(sent);
+      expect(logs[logs.length - 1]).toMatch(/missed/);
+    } finally {
+      useServices(installed);
+    }
   });
 
   it('classifies a throttled call and a content-filter refusal by status, without retrying inside the SDK', async () => {

@@ -230,7 +230,7 @@ describe("a queue's OpenAI-compatible providers", () => {
     ]);
     expect(gates.asked.at(-2)!.input).toMatchObject({ maxWaitMs: 2_000 });
     // The call went to the provider whose gate granted it, and that gate was told how it went.
-    expect(t.calls).toEqual([{ jobId: job.id, sendBy: expect.any(Number), attempt: 1, deployment: secondKey }]);
+    expect(t.calls).toEqual([{ jobId: job.id, startAt: expect.any(Number), sendBy: expect.any(Number), attempt: 1, deployment: secondKey }]);
     expect(t.output).toMatchObject({ status: 'completed', attempts: 1 });
     expect(first.received.length - received.first).toBe(1);
     expect(second.received.length - received.second).toBe(1);

@@ -105,10 +105,36 @@ describe('runJob orchestration', () => {
     expect(t.error).toBeUndefined();
     expect(t.output).toEqual({ jobId: 'job-1', status: 'completed', attempts: 1 });
     expect(t.timers).toEqual([5_000]);
-    expect(t.calls).toEqual([{ jobId: 'job-1', sendBy: T0.getTime() + 6_000, attempt: 1 }]);
+    expect(t.calls).toEqual([{ jobId: 'job-1', startAt: T0.getTime() + 5_000, sendBy: T0.getTime() + 6_000, attempt: 1 }]);
     // The settle names the slot it was granted, which releases the slot's in-flight lease.
     expect(t.signals).toEqual([{ operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 5_000, usedTokens: 120 } }]);
     expect(t.saved).toEqual([{ jobId: 'job-1', status: 'completed', attempts: 1, result: completion, usage }]);
+  });
+
+  it('wakes its wake lead before the slot and passes the slot\'s start on, so callModel waits out the rest', async () => {
+    const t = await drive({ acquire: (now) => granted(now, 5_000), callModel: () => completed }, { ...INPUT, wakeLeadMs: 1_000 });
+    expect(t.output).toEqual({ jobId: 'job-1', status: 'completed', attempts: 1 });
+    // The only timer fires 1 s early: at startAt - lead.
+    expect(t.timers).toEqual([4_000]);
+    expect(t.calls).toEqual([{ jobId: 'job-1', startAt: T0.getTime() + 5_000, sendBy: T0.getTime() + 6_000, attempt: 1 }]);
+    // The gate still hears of the slot it granted, not of the wake-up.
+    expect(t.signals).toEqual([{ operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 5_000, usedTokens: 120 } }]);
+  });
+
+  it('sets no timer when the slot is within the wake lead', async () => {
+    const t = await drive({ acquire: (now) => granted(now, 400), callModel: () => completed }, { ...INPUT, wakeLeadMs: 1_000 });
+    expect(t.timers).toEqual([]);
+    expect(t.calls).toEqual([{ jobId: 'job-1', startAt: T0.getTime() + 400, sendBy: T0.getTime() + 1_400, attempt: 1 }]);
+  });
+
+  it('replays to the same actions: the lead comes from the input, never from the settings', async () => {
+    const input: RunJobInput = { ...INPUT, wakeLeadMs: 2_500 };
+    const t = await drive({ acquire: (now) => granted(now, 5_000), callModel: () => completed }, input);
+    expect(t.timers).toEqual([2_500]);
+    const actionsBefore = t.instance.actions.length;
+    const replay = await t.instance.step(new Date(t.end));
+    expect(replay).toMatchObject({ done: true, output: t.output, scheduled: [] });
+    expect(t.instance.actions).toHaveLength(actionsBefore);
   });
 
   it('does not sleep when the slot is now', async () => {
@@ -314,5 +340,10 @@ describe('startJobOnce: the queue limits reach the orchestration', () => {
     const { input, logs } = await start(job(), storedQueue('q1', { tokens: 1, requests: 1, windowSeconds: 1 }));
     expect(input.queue).toBeUndefined();
     expect(logs).toEqual([]);
+  });
+
+  it('fixes the wake lead of the settings (GATE_WAKE_LEAD_MS, default 1000 ms) into the input', async () => {
+    const { input } = await start(job(), undefined);
+    expect(input.wakeLeadMs).toBe(1_000);
   });
 });

@@ -129,7 +129,7 @@ describe('runJob over several deployments (failover)', () => {
   it('takes the first deployment with room: the PTU while it has room, the spillover once its slot is beyond the spillover wait', async () => {
     const gates = new Gates({ ptu: 3_000, standard: 10_000 });
     const first = await drive(gates, pooled('a', 2_500), () => completed);
-    expect(first.calls[0]).toEqual({ jobId: 'a', sendBy: expect.any(Number), attempt: 1 });
+    expect(first.calls[0]).toEqual({ jobId: 'a', startAt: expect.any(Number), sendBy: expect.any(Number), attempt: 1 });
     expect(gates.settled.map((s) => s.deployment)).toEqual(['ptu']);
     // The PTU gate can start the next 2,500 tokens only a window later: the job spills over, and the
     // call goes to the deployment whose gate granted it, which is also the one told how it went.

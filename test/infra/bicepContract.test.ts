@@ -269,6 +269,7 @@ describe('app settings contract', () => {
       GATE_HORIZON_SECONDS: 'gateHorizonSeconds',
       GATE_INTERACTIVE_RESERVE: 'gateInteractiveReserve',
       GATE_START_TOLERANCE_MS: 'gateStartToleranceMs',
+      GATE_WAKE_LEAD_MS: 'gateWakeLeadMs',
       GATE_DEFAULT_MAX_TOKENS: 'gateDefaultMaxTokens',
       PTU_MAX_UTILIZATION: 'ptuMaxUtilization',
       GATE_MAX_IN_FLIGHT: 'gateMaxInFlight',

@@ -161,3 +161,19 @@ describe('loadSettings: bad values', () => {
     expect(error.problems[0]).toMatch(/^GATE_INTERACTIVE_RESERVE/);
   });
 });
+
+describe('loadSettings: GATE_WAKE_LEAD_MS', () => {
+  it('defaults to 1000 ms, takes whole milliseconds from 0 up, and treats empty as unset', () => {
+    expect(loadSettings({}).wakeLeadMs).toBe(1_000);
+    expect(loadSettings({ GATE_WAKE_LEAD_MS: '250' }).wakeLeadMs).toBe(250);
+    expect(loadSettings({ GATE_WAKE_LEAD_MS: ' 0 ' }).wakeLeadMs).toBe(0);
+    expect(loadSettings({ GATE_WAKE_LEAD_MS: '' }).wakeLeadMs).toBe(1_000);
+  });
+
+  it('rejects negative, fractional and non-decimal values with an error naming the setting', () => {
+    for (const raw of ['-1', '1.5', 'soon', '1e3', '0x10']) {
+      const error = settingsError({ GATE_WAKE_LEAD_MS: raw });
+      expect(error.problems).toEqual([`GATE_WAKE_LEAD_MS must be a whole number of milliseconds, 0 or more (got "${raw}")`]);
+    }
+  });
+});

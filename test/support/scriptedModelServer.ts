@@ -15,6 +15,8 @@ export interface ScriptedModelServer {
   readonly endpoint: string;
   /** Request bodies received, in order. */
   readonly received: Record<string, unknown>[];
+  /** When each of `received` arrived (epoch ms, as the request began), in the same order. */
+  readonly receivedAt: number[];
   /** Replies to hand out, in order; when empty, `fallback` answers. */
   readonly replies: ScriptedReply[];
   fallback: ScriptedReply;
@@ -38,12 +40,14 @@ export function completionFor(content: string, usage = { prompt_tokens: 20, comp
 export async function startScriptedModelServer(): Promise<ScriptedModelServer> {
   const state = {
     received: [] as Record<string, unknown>[],
+    receivedAt: [] as number[],
     replies: [] as ScriptedReply[],
     fallback: { status: 200, body: completionFor('ok') } as ScriptedReply,
     modelsReply: { status: 200, body: { object: 'list', data: [{ id: 'gpt-4o', object: 'model' }] } } as ScriptedReply,
     modelsRequests: 0,
   };
   const server = http.createServer((req, res) => {
+    const arrivedAt = Date.now();
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -58,6 +62,7 @@ export async function startScriptedModelServer(): Promise<ScriptedModelServer> {
         return;
       }
       state.received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
+      state.receivedAt.push(arrivedAt);
       const reply = state.replies.shift() ?? state.fallback;
       res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers }).end(JSON.stringify(reply.body));
     });
@@ -66,6 +71,7 @@ export async function startScriptedModelServer(): Promise<ScriptedModelServer> {
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     received: state.received,
+    receivedAt: state.receivedAt,
     replies: state.replies,
     get fallback() {
       return state.fallback;

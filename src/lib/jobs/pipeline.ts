@@ -38,12 +38,23 @@ export interface RunJobInput {
    * the gate holds the queue to them inside the deployment's quota. Absent: the default queue.
    */
   readonly queue?: AcquireQueue;
+  /**
+   * GATE_WAKE_LEAD_MS when the job started: its durable timer fires this long before the granted start
+   * and `callModel` waits out the rest in process. Fixed here so every replay sets the same timer;
+   * absent (jobs started before the setting existed): 0, the timer fires at the start.
+   */
+  readonly wakeLeadMs?: number;
 }
 
 export interface CallModelInput {
   readonly jobId: string;
   /** Latest moment the call may still be sent for the slot it was granted. */
   readonly sendBy: number;
+  /**
+   * The slot's granted start: the call is not sent before it (the orchestration woke early by its wake
+   * lead). Absent in histories from before the wake lead: sent at once, as then.
+   */
+  readonly startAt?: number;
   readonly attempt: number;
   /**
    * The gate key that granted the slot, when it is not the job's own (failover, or a queue's spillover to
@@ -94,6 +105,7 @@ export function runJobInputFor(message: DispatchMessage, policy: RetryPolicy, qu
     policy,
     ...(providerKeys !== undefined ? spilloverInputFor(providerKeys) : failoverInputFor(message.deployment)),
     ...(queue !== undefined ? { queue } : {}),
+    wakeLeadMs: appSettings().wakeLeadMs,
   };
 }
 
@@ -190,6 +202,7 @@ function boundAndFailoverProblems(o: Record<string, unknown>): string[] {
   const nonNegative = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
   if (o.deadline !== undefined && !nonNegative(o.deadline)) problems.push('deadline must be epoch milliseconds');
   if (o.spilloverWaitMs !== undefined && !nonNegative(o.spilloverWaitMs)) problems.push('spilloverWaitMs must be milliseconds, 0 or more');
+  if (o.wakeLeadMs !== undefined && !nonNegative(o.wakeLeadMs)) problems.push('wakeLeadMs must be milliseconds, 0 or more');
   if (o.deployments !== undefined) {
     const list = o.deployments;
     if (!Array.isArray(list) || list.length === 0 || !list.every((d) => typeof d === 'string' && d !== '')) problems.push('deployments must be a non-empty list of deployment names');

@@ -6,6 +6,7 @@
  */
 import { DefaultAzureCredential, getBearerTokenProvider } from '@azure/identity';
 import { AzureOpenAI } from 'openai';
+import { guardedFetch } from './sendByGuard.js';
 
 export const COGNITIVE_SERVICES_SCOPE = 'https://cognitiveservices.azure.com/.default';
 
@@ -39,6 +40,8 @@ export function createModelClient(options: ModelClientOptions): AzureOpenAI {
     // behind its back and hiding the 429s and utilization it needs to see.
     maxRetries: 0,
     timeout: options.timeoutMs,
+    // Refuses a call whose send-by moment passed on its way through the SDK (see sendByGuard.ts).
+    fetch: guardedFetch,
   };
   const apiKey = options.apiKey?.trim();
   if (apiKey) return new AzureOpenAI({ ...common, apiKey });

@@ -1,10 +1,12 @@
 /**
  * One chat completion call, exactly one HTTP request (the client has `maxRetries: 0`), turned into a
- * plain-JSON `CallOutcome`. It never throws: every failure is classified.
+ * plain-JSON `CallOutcome`, or `missed` when it had a send-by moment and could not go out by then. It
+ * never throws: every failure is classified.
  */
 import { AzureOpenAI } from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { ChatCompletionRequest, Usage } from '../jobs/job.js';
+import { AttemptOutcome } from '../jobs/retryPolicy.js';
 import { classifyError } from './classify.js';
 import {
   CallOutcome,
@@ -14,21 +16,33 @@ import {
   REMAINING_TOKENS_HEADER,
   utilizationFrom,
 } from './outcome.js';
+import { sendingBy } from './sendByGuard.js';
+import { slotMissedIn } from './slotMissedError.js';
 
 /** Per call: `clientRequestId` goes out as `x-ms-client-request-id`, Azure's own tracing header (job and attempt). */
 export interface CallOptions {
   readonly clientRequestId?: string;
+  /**
+   * The granted slot's send-by moment (epoch ms): checked by the client's fetch right before the request
+   * goes out (see sendByGuard.ts); later, nothing is sent and the outcome is `missed`. Absent: no bound.
+   */
+  readonly sendBy?: number;
 }
 
-export async function callChatCompletion(client: AzureOpenAI, request: ChatCompletionRequest, options: CallOptions = {}): Promise<CallOutcome> {
+/** Without `sendBy` the call is never `missed`. */
+export function callChatCompletion(client: AzureOpenAI, request: ChatCompletionRequest, options?: CallOptions & { readonly sendBy?: undefined }): Promise<CallOutcome>;
+export function callChatCompletion(client: AzureOpenAI, request: ChatCompletionRequest, options?: CallOptions): Promise<AttemptOutcome>;
+export async function callChatCompletion(client: AzureOpenAI, request: ChatCompletionRequest, options: CallOptions = {}): Promise<AttemptOutcome> {
   try {
     // The request passes through untouched (fields the SDK does not type included); only streaming is
     // forced off, because the outcome must hold the whole completion and its usage.
     const params = { ...request, stream: false } as unknown as ChatCompletionCreateParamsNonStreaming;
     const headers = options.clientRequestId ? { 'x-ms-client-request-id': options.clientRequestId } : undefined;
-    const { data, response } = await client.chat.completions.create(params, headers ? { headers } : undefined).withResponse();
+    const { data, response } = await sendingBy(options.sendBy, () => client.chat.completions.create(params, headers ? { headers } : undefined).withResponse());
     return completedOutcome(data, response.headers);
   } catch (error) {
+    // The guard's refusal arrives wrapped by the SDK (a connection error); it is no failure of the endpoint.
+    if (slotMissedIn(error) !== undefined) return { kind: 'missed' };
     return classifyError(error);
   }
 }

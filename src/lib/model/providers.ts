@@ -14,7 +14,10 @@ import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/ch
 import { ChatCompletionRequest } from '../jobs/job.js';
 import { classifyError } from './classify.js';
 import { completedOutcome } from './invoke.js';
-import { CallOutcome, FailedOutcome, HeaderSource, rateLimitsFrom, retryAfterFromLimits } from './outcome.js';
+import { AttemptOutcome } from '../jobs/retryPolicy.js';
+import { FailedOutcome, HeaderSource, rateLimitsFrom, retryAfterFromLimits } from './outcome.js';
+import { guardedFetch, sendingBy } from './sendByGuard.js';
+import { slotMissedIn } from './slotMissedError.js';
 
 export const PROVIDER_TYPES = ['azure_openai', 'openai_compatible'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
@@ -81,6 +84,8 @@ export function createOpenAICompatibleClient(options: OpenAICompatibleClientOpti
     // As for Azure: the gate granted exactly one call; our orchestration owns retries.
     maxRetries: 0,
     timeout: options.timeoutMs,
+    // As for Azure: a call past its send-by moment is stopped before it goes out.
+    fetch: guardedFetch,
   });
 }
 
@@ -97,8 +102,8 @@ const MAX_CLIENTS = 64;
 export async function completeOnProvider(
   provider: OpenAICompatibleProvider,
   request: ChatCompletionRequest,
-  options: { readonly timeoutMs: number; readonly env?: NodeJS.ProcessEnv },
-): Promise<CallOutcome> {
+  options: { readonly timeoutMs: number; readonly env?: NodeJS.ProcessEnv; readonly sendBy?: number },
+): Promise<AttemptOutcome> {
   const apiKey = (options.env ?? process.env)[provider.apiKeySetting]?.trim();
   if (!apiKey) {
     return { kind: 'permanent', error: { status: null, code: 'provider_key_missing', message: `app setting ${provider.apiKeySetting} (the provider's API key) is not set` } };
@@ -110,21 +115,23 @@ export async function completeOnProvider(
     client = createOpenAICompatibleClient({ baseUrl: provider.baseUrl, apiKey, timeoutMs: options.timeoutMs });
     clients.set(cacheKey, client);
   }
-  return callOpenAICompatible(client, provider.model, request);
+  return callOpenAICompatible(client, provider.model, request, options.sendBy);
 }
 
 /**
  * One chat completion on an OpenAI-compatible endpoint, classified like an Azure call, with what the
- * provider says about its own limits (`x-ratelimit-*`, `retry-after`) where it sends them. Never throws.
+ * provider says about its own limits (`x-ratelimit-*`, `retry-after`) where it sends them. With `sendBy`
+ * (epoch ms), a request that could not go out by then is not sent: `missed`. Never throws.
  */
-export async function callOpenAICompatible(client: OpenAI, model: string, request: ChatCompletionRequest): Promise<CallOutcome> {
+export async function callOpenAICompatible(client: OpenAI, model: string, request: ChatCompletionRequest, sendBy?: number): Promise<AttemptOutcome> {
   try {
     const params = { ...request, model, stream: false } as unknown as ChatCompletionCreateParamsNonStreaming;
-    const { data, response } = await client.chat.completions.create(params).withResponse();
+    const { data, response } = await sendingBy(sendBy, () => client.chat.completions.create(params).withResponse());
     const outcome = completedOutcome(data, response.headers);
     const limits = rateLimitsFrom(response.headers);
     return limits === null ? outcome : { ...outcome, limits };
   } catch (error) {
+    if (slotMissedIn(error) !== undefined) return { kind: 'missed' };
     return classifyProviderError(error);
   }
 }

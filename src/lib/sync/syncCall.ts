@@ -71,6 +71,7 @@ export async function runSyncCall(deps: SyncDeps, item: SubmittedItem, source: S
     policy: settings.retry,
     ...(order !== undefined ? { deployments: order, spilloverWaitMs: settings.spilloverWaitMs } : {}),
     deadline,
+    wakeLeadMs: settings.wakeLeadMs,
   };
   await deps.client.startNew(deps.orchestration, { instanceId: job.id, input });
   await deps.store.updateJob(job.id, { status: 'waiting', at: new Date(now()).toISOString() });

@@ -5,7 +5,7 @@
 import { APIError } from 'openai';
 import { describe, expect, it } from 'vitest';
 import { parseSettle } from '../../../src/lib/gate/operations.js';
-import { runJobInputFor, settleReportFor, spilloverInputFor } from '../../../src/lib/jobs/pipeline.js';
+import { PipelineInputError, parseRunJobInput, runJobInputFor, settleReportFor, spilloverInputFor } from '../../../src/lib/jobs/pipeline.js';
 import { AttemptOutcome } from '../../../src/lib/jobs/retryPolicy.js';
 import { ProviderRateLimits } from '../../../src/lib/model/outcome.js';
 import { classifyProviderError } from '../../../src/lib/model/providers.js';
@@ -78,6 +78,27 @@ describe('the gates a job tries', () => {
   });
 
   it('a job without a provider list has no choice, as before', () => {
-    expect(runJobInputFor(message, policy)).toEqual({ ...message, policy });
+    expect(runJobInputFor(message, policy)).toEqual({ ...message, policy, wakeLeadMs: appSettings().wakeLeadMs });
+  });
+});
+
+describe('the wake lead in a job\'s input', () => {
+  const policy = { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 8_000 };
+  const started = { jobId: 'job-w', deployment: 'gpt-4o', charge: 100, priority: 'batch', policy };
+
+  it('is fixed into the input when the job starts, from GATE_WAKE_LEAD_MS', () => {
+    expect(appSettings().wakeLeadMs).toBe(1_000);
+    expect(runJobInputFor({ jobId: 'job-w', deployment: 'gpt-4o', charge: 100, priority: 'batch' }, policy).wakeLeadMs).toBe(1_000);
+  });
+
+  it('an input from before the setting (no wakeLeadMs) is still valid; 0 is valid; a negative or non-number lead is not', () => {
+    expect(parseRunJobInput(started)).toEqual(started);
+    expect(parseRunJobInput(started).wakeLeadMs).toBeUndefined();
+    expect(parseRunJobInput({ ...started, wakeLeadMs: 0 }).wakeLeadMs).toBe(0);
+    expect(parseRunJobInput({ ...started, wakeLeadMs: 250 }).wakeLeadMs).toBe(250);
+    for (const bad of [-1, '1000', Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => parseRunJobInput({ ...started, wakeLeadMs: bad })).toThrow(PipelineInputError);
+      expect(() => parseRunJobInput({ ...started, wakeLeadMs: bad })).toThrow(/wakeLeadMs/);
+    }
   });
 });

@@ -342,3 +342,37 @@ describe('callChatCompletion: permanent failures', () => {
     expect(outcome).toEqual({ kind: 'permanent', error: { status, code, message: 'no' } });
   });
 });
+
+describe('callChatCompletion: the send-by guard in the client\'s fetch', () => {
+  it('a send-by already passed when the request would go out: missed, and nothing reaches the server', async () => {
+    reply = (_req, res) => json(res, 200, completion);
+    const outcome = await callChatCompletion(client, request, { sendBy: Date.now() - 1 });
+    expect(outcome).toEqual({ kind: 'missed' });
+    expect(received).toHaveLength(0);
+  });
+
+  it('a send-by that passes inside the SDK, after the call began (an event-loop stall): missed, nothing sent', async () => {
+    reply = (_req, res) => json(res, 200, completion);
+    const sendBy = Date.now() + 30;
+    // The SDK reaches fetch only after its own async steps; the stall lands between the call and them.
+    const pending = callChatCompletion(client, request, { sendBy });
+    while (Date.now() <= sendBy + 5) {
+      // busy: the event loop is blocked
+    }
+    expect(await pending).toEqual({ kind: 'missed' });
+    expect(received).toHaveLength(0);
+  });
+
+  it('a send-by still ahead: the call goes out as usual', async () => {
+    reply = (_req, res) => json(res, 200, completion);
+    const outcome = await callChatCompletion(client, request, { sendBy: Date.now() + 10_000 });
+    expect(outcome).toMatchObject({ kind: 'completed' });
+    expect(received).toHaveLength(1);
+  });
+
+  it('a call without send-by (the probe, other callers) is never stopped', async () => {
+    reply = (_req, res) => json(res, 200, completion);
+    expect(await callChatCompletion(client, request)).toMatchObject({ kind: 'completed' });
+    expect(received).toHaveLength(1);
+  });
+});

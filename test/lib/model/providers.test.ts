@@ -96,6 +96,14 @@ describe('completeOnProvider', () => {
     expect(await call()).toMatchObject({ kind: 'transient', error: { status: 503 } });
   });
 
+  it('a send-by passed before the request goes out: missed, and the provider receives nothing', async () => {
+    const before = server.received.length;
+    expect(await completeOnProvider(provider, request, { timeoutMs: 5_000, env, sendBy: Date.now() - 1 })).toEqual({ kind: 'missed' });
+    expect(server.received.length).toBe(before);
+    expect(await completeOnProvider(provider, request, { timeoutMs: 5_000, env, sendBy: Date.now() + 10_000 })).toMatchObject({ kind: 'completed' });
+    expect(server.received.length - before).toBe(1);
+  });
+
   it('classifies an endpoint that does not answer as a connection error', async () => {
     const closed = await startOpenAICompatibleServer();
     await closed.close();
