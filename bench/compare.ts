@@ -9,7 +9,7 @@
  * BENCH_PARALLEL_PEERS=0 runs them one at a time. Knobs: BENCH_SCALE (0.2 for a smoke run; its results
  * go to a temporary folder, never bench/results), BENCH_SCENARIOS (a,b,c,d), BENCH_CONTENDERS,
  * BENCH_JOBS, BENCH_WINDOW_SECONDS, BENCH_TOKENS_PER_WINDOW, BENCH_PLIMIT_CONCURRENCY,
- * BENCH_GATE_START_TOLERANCE_MS, BENCH_OUT.
+ * BENCH_GATE_START_TOLERANCE_MS, BENCH_OUT, BENCH_DUMP (a folder for every run's raw facts as JSON).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -98,6 +98,7 @@ async function main(): Promise<void> {
     const run = async (contender: ContenderId) => {
       const t = Date.now();
       const raw = await runChild({ contender, scenario: scenario.id, timeoutMs });
+      if (process.env.BENCH_DUMP) writeFileSync(join(process.env.BENCH_DUMP, `${contender}-${scenario.id}.json`), JSON.stringify(raw));
       console.error(`  ${contender.padEnd(14)} ${((Date.now() - t) / 1000).toFixed(1)} s`);
       raws.push(raw);
     };

@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { services } from '../src/lib/services.js';
 import { LocalRuntime, startLocalRuntime } from '../src/local/runtime.js';
 import { Contender, JobOutcome, RunContext, sleep } from './contender.js';
@@ -21,6 +22,7 @@ interface SlotRecord {
   /** How long after its granted start the callModel activity began. */
   readonly lateMs: number;
   readonly kind: string;
+  readonly calledAt: number;
 }
 
 /**
@@ -35,9 +37,10 @@ function watchSlots(runtime: LocalRuntime, toleranceMs: number): SlotRecord[] {
   const original = fn.handler;
   fn.handler = async (...args: unknown[]) => {
     const input = args[0] as { sendBy: number; jobId: string };
-    const lateMs = Date.now() - (input.sendBy - toleranceMs);
+    const calledAt = Date.now();
+    const lateMs = calledAt - (input.sendBy - toleranceMs);
     const outcome = (await original(...args)) as { kind?: string };
-    records.push({ jobId: input.jobId, sendBy: input.sendBy, lateMs, kind: String(outcome?.kind) });
+    records.push({ jobId: input.jobId, sendBy: input.sendBy, lateMs, kind: String(outcome?.kind), calledAt });
     return outcome;
   };
   return records;
@@ -115,6 +118,9 @@ export const tokengate: Contender = async (context) => {
   const tolerance = startToleranceMs();
   const slots = watchSlots(runtime, tolerance);
   const reads = await watchJobReads();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  let postedMs = NaN;
   try {
     // Warm the HTTP path and the store (no tokens spent: health lists models).
     await fetch(`${runtime.url}/api/health`);
@@ -134,7 +140,9 @@ export const tokengate: Contender = async (context) => {
       const accepted = await post(runtime.url, { requests: [job.request], priority: 'interactive' });
       ids.set(job.tag, { job, requestId: accepted.request_ids[0]!, batchId: accepted.batch_id, submittedAt: arrived });
     });
-    await Promise.all([...posted, ...arrivals]);
+    await Promise.all(posted);
+    postedMs = Date.now() - submittedAt;
+    await Promise.all(arrivals);
 
     const open = new Set([...ids.values()].map((entry) => entry.batchId));
     while (open.size > 0 && Date.now() < context.deadline) {
@@ -189,6 +197,10 @@ export const tokengate: Contender = async (context) => {
         activityLateP50Ms: quantile(late, 0.5),
         activityLateP90Ms: quantile(late, 0.9),
         activityLateMaxMs: late[late.length - 1] ?? NaN,
+        postedMs,
+        firstCallModelMs: slots.length > 0 ? Math.min(...slots.map((r) => r.calledAt)) - submittedAt : NaN,
+        eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+        eventLoopDelayMaxMs: loopDelay.max / 1e6,
       },
     };
   } finally {
