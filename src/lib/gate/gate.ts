@@ -243,7 +243,7 @@ function nestedCheck(
     if (own) checks.push(ownFits(load!, queue!, from, until, request.tokens, config));
     if (active >= 2) {
       const reserved = load ?? defaultReservations(draft.queues!, draft);
-      const lead = leadBucketOf(draft.clock, config);
+      const lead = leadBucketOf(draft.clock, config, interactivePresent(draft, config));
       const priorityShare = request.priority === 'batch' ? 1 - config.interactiveReserve : 1;
       const extra = toleranceBuckets(config);
       const runs: [readonly number[], number, number, number][] =
@@ -289,7 +289,7 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
   const active = activeQueues(draft.queues, draft.clock, config);
   const admission: Admission = {
     factor,
-    lead: request.priority === 'batch' ? leadBucketOf(draft.clock, config) : undefined,
+    lead: request.priority === 'batch' ? leadBucketOf(draft.clock, config, present) : undefined,
     present,
     nested: nestedCheck(draft, request, load, active, factor, config),
   };
@@ -488,6 +488,7 @@ function reserveProvisioned(draft: Draft, tokens: number, admission: Admission, 
 export function settle(state: GateState, now: number, report: SettleReport, config: GateConfig): GateState {
   const draft = advance(state, now, config);
   releaseLease(draft.leases, report.startAt, draft.clock, config);
+  if (report.notSent && report.startAt !== undefined) refundUnsent(draft, report.startAt, report.charged, config);
   if (config.mode === 'provisioned') {
     // Azure reconciles the estimate with real usage when the call ends; so do we.
     if (report.usedTokens !== undefined) draft.level = Math.max(0, draft.level + report.usedTokens - report.charged);
@@ -500,6 +501,19 @@ export function settle(state: GateState, now: number, report: SettleReport, conf
   // A spent limit without a 429 pauses the same way, but says nothing about the adaptive factor.
   if (report.exhaustedForMs !== undefined) draft.pausedUntil = Math.max(draft.pausedUntil, draft.clock + report.exhaustedForMs);
   return freeze(draft);
+}
+
+/**
+ * A grant whose call was never sent gives its charge back. Standard: out of the bucket it was charged
+ * to, while that bucket is still kept. Provisioned: only a reservation still ahead; one already folded
+ * into the level stays (the level has drained since, and taking the whole charge out could undercount).
+ * Named queues' loads keep it: counting it there only makes their limits stricter.
+ */
+function refundUnsent(draft: Draft, startAt: number, charged: number, config: GateConfig): void {
+  const i = bucketOf(startAt, config) - draft.base;
+  if (i < 0 || i >= draft.tokens.length) return;
+  draft.tokens[i] = Math.max(0, draft.tokens[i]! - charged);
+  if (config.mode === 'standard' && i < draft.requests.length) draft.requests[i] = Math.max(0, draft.requests[i]! - 1);
 }
 
 export function reportUtilization(state: GateState, now: number, report: UtilizationReport, config: GateConfig): GateState {

@@ -121,6 +121,10 @@ export function parseSettle(input: unknown): SettleReport {
     charged: number(o.charged, 'charged', nonNegative, 'a number of tokens, 0 or more'),
   };
   if (o.startAt !== undefined) report.startAt = number(o.startAt, 'startAt', nonNegative, 'epoch milliseconds');
+  if (o.notSent !== undefined) {
+    if (typeof o.notSent !== 'boolean') throw new GateInputError('notSent must be true or false');
+    report.notSent = o.notSent;
+  }
   if (o.usedTokens !== undefined) report.usedTokens = number(o.usedTokens, 'usedTokens', nonNegative, 'a number of tokens, 0 or more');
   if (o.utilization !== undefined) report.utilization = number(o.utilization, 'utilization', nonNegative, 'a fraction, 0 or more');
   if (o.failure !== undefined) report.failure = oneOf<CallFailure>(o.failure, 'failure', CALL_FAILURES);

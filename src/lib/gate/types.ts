@@ -64,6 +64,11 @@ export interface SettleReport {
   readonly startAt?: number;
   /** Tokens the call really used (prompt + completion), when it completed. */
   readonly usedTokens?: number;
+  /**
+   * The call was never sent (its worker woke after `sendBy`): the deployment never counted it, so a
+   * standard gate takes its charge back out of the window.
+   */
+  readonly notSent?: boolean;
   /** The call was throttled: pause admission for `retryAfterMs`. */
   readonly throttled?: { readonly kind: ThrottleKind; readonly retryAfterMs: number };
   /** `azure-openai-deployment-utilization` of the response, as a fraction (0.632 for "63.2%"). */

@@ -160,7 +160,7 @@ export function settleReportFor(charge: number, startAt: number, outcome: Attemp
   const base = { charged: charge, startAt };
   switch (outcome.kind) {
     case 'missed':
-      return base;
+      return { ...base, notSent: true };
     case 'completed': {
       const exhaustedForMs = outcome.limits === undefined ? null : spentLimitResetMs(outcome.limits);
       return {

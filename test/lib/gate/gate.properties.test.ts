@@ -32,6 +32,7 @@ import {
   Grant,
   Lease,
   ReserveGeometry,
+  leadOf,
   bucketAt,
   bucketBegin,
   busiestInterval,
@@ -317,7 +318,12 @@ function sample(times: readonly number[]): number[] {
 }
 
 const tokensOf = (g: Grant) => g.tokens;
-const geometry = (config: GateConfig): ReserveGeometry => ({ windowMs: config.windowMs, buckets: config.bucketsPerWindow, lead: leadBuckets(config) });
+const geometry = (config: GateConfig): ReserveGeometry => ({
+  windowMs: config.windowMs,
+  buckets: config.bucketsPerWindow,
+  lead: leadBuckets(config, true),
+  quietLead: leadBuckets(config, false),
+});
 
 /**
  * The cap a request of `amount` is held to in a window of `span` buckets starting at time `start`:
@@ -354,7 +360,7 @@ function levelCapFor(d: Decision, config: GateConfig): (t: number) => number {
   if (d.priority === 'interactive') return () => whole;
   const share = Math.min(capacity, Math.max(capacity * config.ptuMaxUtilization * (1 - config.interactiveReserve), d.tokens));
   const g = geometry(config);
-  const from = bucketBegin(bucketAt(d.now, g) + g.lead, g);
+  const from = bucketBegin(bucketAt(d.now, g) + leadOf(g, d.interactivePresent), g);
   return (t) => (t >= from ? share : whole);
 }
 
@@ -362,14 +368,14 @@ function levelCapFor(d: Decision, config: GateConfig): (t: number) => number {
 function shareFrom(d: Decision, config: GateConfig): number[] {
   if (d.priority === 'interactive') return [];
   const g = geometry(config);
-  return [bucketBegin(bucketAt(d.now, g) + g.lead, g)];
+  return [bucketBegin(bucketAt(d.now, g) + leadOf(g, d.interactivePresent), g)];
 }
 
 /** May batch work start at `t` as far as the pacing grid goes? Only outside the grid's zones beyond its look-ahead. */
 function offGridFor(d: Decision, t: number, config: GateConfig): boolean {
   if (d.priority === 'interactive') return true;
   const g = geometry(config);
-  return bucketAt(t, g) < bucketAt(d.now, g) + g.lead || !nearGrid(t, pacingGridBuckets(config), minIntervalOf(config), g);
+  return bucketAt(t, g) < bucketAt(d.now, g) + leadOf(g, d.interactivePresent) || !nearGrid(t, pacingGridBuckets(config), minIntervalOf(config), g);
 }
 const one = () => 1;
 
@@ -611,9 +617,11 @@ describe('interactive work never waits behind batch work', () => {
    */
   function interactiveBound(d: Decision, config: GateConfig, span: number, others: number): number {
     const g = geometry(config);
+    // Batch granted while interactive work was present held the short look-ahead; granted in a quiet spell, the long one.
     const lead = (t: number) => bucketAt(t, g) + g.lead;
+    const quietLead = (t: number) => bucketAt(t, g) + g.quietLead;
     const quiet = d.before.filter((x) => x.priority === 'batch' && !x.present).map((x) => x.at);
-    const k = Math.max(lead(d.now), quiet.length > 0 ? lead(Math.max(...quiet)) + span - 1 : Number.NEGATIVE_INFINITY);
+    const k = Math.max(lead(d.now), quiet.length > 0 ? quietLead(Math.max(...quiet)) + span - 1 : Number.NEGATIVE_INFINITY);
     const interval = minIntervalOf(config);
     const grid = pacingGridBuckets(config);
     if (interval === 0) return bucketBegin(k, g);

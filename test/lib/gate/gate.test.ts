@@ -90,6 +90,19 @@ describe('standard deployment', () => {
     expect(startOf(g.acquire(T0 + 1_000, 10))).toBeGreaterThanOrEqual(T0 + 60_000);
   });
 
+  it('takes back the charge of a slot whose call was never sent, and only that one', () => {
+    const g = gate();
+    expect(startOf(g.acquire(T0, 6_000))).toBe(T0);
+    const missed = startOf(g.acquire(T0, 4_000));
+    expect(missed).toBe(T0);
+    // A sent call's settle changes nothing; the missed one's gives its 4,000 tokens and its request back.
+    g.settle(T0 + 500, { charged: 6_000, startAt: T0, usedTokens: 100 });
+    g.settle(T0 + 1_500, { charged: 4_000, startAt: missed, notSent: true });
+    expect(g.status(T0 + 1_500)).toMatchObject({ windowTokens: 6_000, windowRequests: 1 });
+    expect(startOf(g.acquire(T0 + 1_500, 4_000))).toBe(T0 + 1_500);
+    expect(startOf(g.acquire(T0 + 1_500, 1))).toBeGreaterThanOrEqual(T0 + 60_000);
+  });
+
   it('limits requests per request window (RPM/6 per sixth of the window)', () => {
     const g = gate({ requestsPerMinute: 12 }); // 2 per 10 s
     expect(startOf(g.acquire(T0, 1))).toBe(T0);
@@ -225,14 +238,16 @@ describe('priorities: the interactive reserve beyond the look-ahead', () => {
     // 60 RPM: a pace of 1,000 ms, a grid every 5,000 ms (pace / reserve).
     const g = reserved({ minIntervalMs: 1_000, requestsPerMinute: 6_000, tokensPerMinute: 1_000_000 });
     const starts = Array.from({ length: 20 }, () => startOf(g.acquire(T0, 10)));
-    const beyond = starts.filter((t) => t >= T0 + 1_000);
+    // No interactive work present: the look-ahead is W/10, 6 s.
+    const beyond = starts.filter((t) => t >= T0 + 6_000);
+    expect(beyond.length).toBeGreaterThan(5);
     for (const t of beyond) {
       const point = Math.round(t / 5_000) * 5_000;
       expect(Math.abs(t - point)).toBeGreaterThanOrEqual(1_000);
     }
-    // Batch started back to back from T0; the interactive call takes the next grid point after its look-ahead.
+    // Batch started back to back from T0; the interactive call takes the next grid point after that look-ahead.
     const interactive = startOf(g.acquire(T0 + 1, 10, 'interactive'));
-    expect(interactive - T0).toBeLessThanOrEqual(1_000 + 1_000 + 5_000 + 250);
+    expect(interactive - T0).toBeLessThanOrEqual(6_000 + 1_000 + 5_000 + 250);
   });
 
   it('interactive presence lapses one window after the last interactive call', () => {
@@ -246,14 +261,21 @@ describe('priorities: the interactive reserve beyond the look-ahead', () => {
 describe('provisioned deployment: the interactive reserve', () => {
   it('batch keeps the level under its share from the look-ahead on; above it only by what drains before then', () => {
     const g = gate({ mode: 'provisioned', tokensPerMinute: 60_000, ptuMaxUtilization: 0.5, interactiveReserve: 0.2 });
-    // 30,000 allowed, 24,000 for batch from the look-ahead (1 s) on; the level drains 1,000 per second.
+    // 30,000 allowed, 24,000 for batch from the look-ahead on (6 s while no interactive work is present,
+    // 1 s while it is); the level drains 1,000 per second.
     expect(startOf(g.acquire(T0, 20_000))).toBe(T0);
-    // 25,000 now is 24,000 at 1 s: allowed.
-    expect(startOf(g.acquire(T0, 5_000))).toBe(T0);
-    // 1,000 more must wait until the level is 23,000, at 2 s.
-    expect(startOf(g.acquire(T0, 1_000))).toBe(T0 + 2_000);
+    // 30,000 now is 24,000 at 6 s: allowed.
+    expect(startOf(g.acquire(T0, 10_000))).toBe(T0);
+    // 1,000 more must wait until the level is 23,000, at 7 s.
+    expect(startOf(g.acquire(T0, 1_000))).toBe(T0 + 7_000);
+    // With interactive work present the look-ahead is 1 s: 26,000 now would be 25,000 at 1 s, 1,000 over
+    // batch's share, so those 5,000 wait until the level is 19,000, at 2 s.
+    const present = gate({ mode: 'provisioned', tokensPerMinute: 60_000, ptuMaxUtilization: 0.5, interactiveReserve: 0.2 });
+    expect(startOf(present.acquire(T0, 1_000, 'interactive'))).toBe(T0);
+    expect(startOf(present.acquire(T0, 20_000))).toBe(T0);
+    expect(startOf(present.acquire(T0, 5_000))).toBe(T0 + 2_000);
     // An interactive call gets the reserve at once.
-    expect(startOf(g.acquire(T0 + 1, 5_000, 'interactive'))).toBe(T0 + 1);
+    expect(startOf(present.acquire(T0 + 1, 5_000, 'interactive'))).toBe(T0 + 1);
   });
 });
 

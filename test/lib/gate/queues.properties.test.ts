@@ -18,7 +18,7 @@ import {
   requestsPerTokenWindow,
   toleranceBuckets,
 } from '../../../src/lib/gate/index.js';
-import { Grant, ReserveGeometry, activeQueueCount, bucketAt, bucketBegin, busiestInterval, fairShareCap, heldToShare, overfills } from './reference.js';
+import { Grant, ReserveGeometry, activeQueueCount, leadOf, bucketAt, bucketBegin, busiestInterval, fairShareCap, heldToShare, overfills } from './reference.js';
 
 // Fewer cases than the single-queue properties: each plays more queues. GATE_PROPERTY_RUNS searches harder.
 const RUNS = Math.max(50, Math.floor(Number(process.env.GATE_PROPERTY_RUNS ?? 10_000) / 5));
@@ -159,7 +159,12 @@ function play({ config, queues, asks }: Scenario): { decisions: Decision[]; gran
 
 const tokensOf = (g: Grant) => g.tokens;
 const one = () => 1;
-const geometry = (config: GateConfig): ReserveGeometry => ({ windowMs: config.windowMs, buckets: config.bucketsPerWindow, lead: leadBuckets(config) });
+const geometry = (config: GateConfig): ReserveGeometry => ({
+  windowMs: config.windowMs,
+  buckets: config.bucketsPerWindow,
+  lead: leadBuckets(config, true),
+  quietLead: leadBuckets(config, false),
+});
 
 /** Candidate start times: the earliest, then bucket starts, sampled (first, last and a spread). */
 function candidates(from: number, to: number, config: GateConfig): number[] {
@@ -229,7 +234,7 @@ describe('named queues: nested limits', () => {
           const name = queue?.name ?? DEFAULT;
           const mine = d.before.filter((b) => b.queue === name);
           const priorityShare = ask.priority === 'batch' ? 1 - config.interactiveReserve : 1;
-          const lead = bucketBegin(bucketAt(d.now, g) + g.lead, g);
+          const lead = bucketBegin(bucketAt(d.now, g) + leadOf(g, d.interactivePresent), g);
           // The deployment's caps: the whole quota, or batch's share where the README says so.
           const deploymentCap = (full: number, amount: number, span: number) => {
             if (ask.priority === 'interactive') return full;
@@ -337,7 +342,8 @@ describe('named queues: a queue that floods never starves another', () => {
               ahead.length + 1 <= fairShareCap(requestsPerTokenWindow(config), priorityShare, queues, 1);
             if (room) {
               probesChecked += 1;
-              const bound = bucketBegin(bucketAt(now, g) + g.lead + windowSpan - 1, g);
+              // Whether or not interactive work is present: the longer (quiet) look-ahead bounds both.
+              const bound = bucketBegin(bucketAt(now, g) + g.quietLead + windowSpan - 1, g);
               expect(step.result.kind, `probe at ${now - T0} told ${JSON.stringify(step.result)}`).toBe('granted');
               if (step.result.kind === 'granted') expect(step.result.startAt).toBeLessThanOrEqual(bound);
             }

@@ -118,9 +118,14 @@ export function closestStarts(starts: readonly number[]): number {
 export interface ReserveGeometry {
   readonly windowMs: number;
   readonly buckets: number;
-  /** Look-ahead in buckets. */
+  /** Look-ahead in buckets while interactive work is present. */
   readonly lead: number;
+  /** Look-ahead in buckets while none is (longer: batch may take more of the reserve). */
+  readonly quietLead: number;
 }
+
+/** The look-ahead in force for a decision, in buckets. */
+export const leadOf = (g: ReserveGeometry, present: boolean) => (present ? g.lead : g.quietLead);
 
 export const bucketAt = (t: number, g: ReserveGeometry) => Math.floor((t * g.buckets) / g.windowMs);
 export const bucketBegin = (k: number, g: ReserveGeometry) => Math.ceil((k * g.windowMs) / g.buckets);
@@ -131,7 +136,7 @@ export const bucketBegin = (k: number, g: ReserveGeometry) => Math.ceil((k * g.w
  * when it ends beyond it.
  */
 export function heldToShare(first: number, span: number, now: number, present: boolean, g: ReserveGeometry): boolean {
-  const beyond = bucketAt(now, g) + g.lead;
+  const beyond = bucketAt(now, g) + leadOf(g, present);
   return first >= beyond || (present && first + span - 1 >= beyond);
 }
 

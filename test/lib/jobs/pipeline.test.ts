@@ -35,6 +35,13 @@ describe('settleReportFor: what the provider said reaches its gate', () => {
     expect(settleReportFor(100, 5, completed())).toEqual({ charged: 100, startAt: 5, usedTokens: 15 });
   });
 
+  it('a missed slot says its call was never sent, which the entity accepts; anything but a boolean is refused', () => {
+    const report = settleReportFor(100, 5, { kind: 'missed' });
+    expect(report).toEqual({ charged: 100, startAt: 5, notSent: true });
+    expect(parseSettle(JSON.parse(JSON.stringify(report)))).toEqual(report);
+    expect(() => parseSettle({ charged: 100, notSent: 'yes' })).toThrow('notSent must be true or false');
+  });
+
   it("carries the provider's per-minute limits, leaving out one it did not send (or sent as 0)", () => {
     const report = settleReportFor(100, 5, completed(limits({ limitTokens: 150_000, limitRequests: 600, remainingTokens: 149_000, remainingRequests: 599, resetTokensMs: 400, resetRequestsMs: 100 })));
     expect(report).toEqual({ charged: 100, startAt: 5, usedTokens: 15, providerLimits: { tokensPerMinute: 150_000, requestsPerMinute: 600 } });
