@@ -94,7 +94,7 @@ export const runJob: OrchestrationHandler = function* (context: OrchestrationCon
     const outcome = (yield context.df.callActivity(ACTIVITY_NAMES.callModel, call)) as AttemptOutcome;
     // Fire and forget: the gate applies it in order with everyone else's operations. Every grant is
     // settled, a missed one too, so its in-flight lease is released.
-    context.df.signalEntity(gate, GATE_OPERATIONS.settle, withCallFailure(settleReportFor(input.charge, decision.startAt, outcome), outcome));
+    context.df.signalEntity(gate, GATE_OPERATIONS.settle, withCallFailure(settleReportFor(input.charge, decision.startAt, outcome, decision.counted), outcome));
     if (outcome.kind === 'missed') {
       if (++deferrals > MAX_DEFERRALS) return yield* finish(deferredTooOften());
     } else {

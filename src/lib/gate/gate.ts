@@ -71,6 +71,10 @@ export interface GateState {
   readonly inFlightRetryUntil: number;
   /** Named queues' loads (queues.ts); absent while no queue has been active within a window. */
   readonly queues?: QueueLoads;
+  /** Provisioned: what calls really use as a share of their charge, learned from settles; absent: 1. */
+  readonly usageRatio?: number;
+  /** Provisioned: when the latest grant's charge entered the level; absent: none since this state began. */
+  readonly lastAdmittedAt?: number;
 }
 
 /** The state as version 1 stored it, before leases and pacing. */
@@ -121,14 +125,22 @@ interface Draft {
   starts: MutablePace;
   inFlightRetryUntil: number;
   queues: MutableQueueLoads | undefined;
+  usageRatio: number | undefined;
+  lastAdmittedAt: number | undefined;
 }
 
 const freeze = (draft: Draft): GateState => {
   trimEnd(draft.tokens);
   trimEnd(draft.requests);
-  const { queues, ...rest } = draft;
+  const { queues, usageRatio, lastAdmittedAt, ...rest } = draft;
   const frozen = freezeQueues(queues);
-  return frozen === undefined ? { v: 2, ...rest } : { v: 2, ...rest, queues: frozen };
+  return {
+    v: 2,
+    ...rest,
+    ...(frozen === undefined ? {} : { queues: frozen }),
+    ...(usageRatio === undefined ? {} : { usageRatio }),
+    ...(lastAdmittedAt === undefined ? {} : { lastAdmittedAt }),
+  };
 };
 
 /** Brings the state to `now`: drops buckets no window can reach any more, folds started reservations into the level. */
@@ -149,6 +161,8 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
     starts: { base: state.starts.base, first: [...state.starts.first], last: [...state.starts.last] },
     inFlightRetryUntil: state.inFlightRetryUntil,
     queues: advanceQueues(state.queues, now, config),
+    usageRatio: state.usageRatio,
+    lastAdmittedAt: state.lastAdmittedAt,
   };
   pruneLeases(draft.leases, now, config);
   prunePace(draft.starts, now, minIntervalOf(config), config);
@@ -165,7 +179,9 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
   let levelAt = state.clock;
   while (bucketStart(draft.base, config) <= now) {
     const start = bucketStart(draft.base, config);
-    draft.level = drained(draft.level, levelAt, start, config) + (draft.tokens.shift() ?? 0);
+    const admitted = draft.tokens.shift() ?? 0;
+    draft.level = drained(draft.level, levelAt, start, config) + admitted;
+    if (admitted > 0) draft.lastAdmittedAt = start;
     levelAt = start;
     draft.base += 1;
   }
@@ -307,17 +323,24 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
     const retryAt = Math.min(next, earliestLeaseExpiry(draft.leases, config) ?? next);
     return { state: freeze(draft), result: { kind: 'retry', retryAt: Math.ceil(retryAt), reason: 'in_flight' } };
   }
+  const counted = config.mode === 'provisioned' ? expectedUsage(request.tokens, draft.usageRatio) : request.tokens;
   const startAt =
     config.mode === 'standard'
       ? reserveStandard(draft, request.tokens, admission, earliest, latest, config)
-      : reserveProvisioned(draft, request.tokens, admission, earliest, latest, config);
+      : reserveProvisioned(draft, counted, admission, earliest, latest, config);
   if (startAt !== undefined) {
     if (load !== undefined) addToQueue(load, bucketOf(startAt, config), request.tokens);
     takeLease(draft.leases, startAt, config);
     if (minIntervalOf(config) > 0) recordStart(draft.starts, startAt, config);
     return {
       state: freeze(draft),
-      result: { kind: 'granted', startAt, waitMs: startAt - draft.clock, sendBy: startAt + config.startToleranceMs },
+      result: {
+        kind: 'granted',
+        startAt,
+        waitMs: startAt - draft.clock,
+        sendBy: startAt + config.startToleranceMs,
+        ...(counted < request.tokens ? { counted } : {}),
+      },
     };
   }
   // Returning work is spaced at the pace the quota drains it (a named queue's at its fair share, and
@@ -456,6 +479,7 @@ function reserveProvisioned(draft: Draft, tokens: number, admission: Admission, 
   const clear = (t: number) => (nested === undefined || nested(bucketOf(t, config))) && pacedStart(draft, t, admission, t, config) === t;
   if (earliest === draft.clock && fitsFrom(0, draft.level, 0, capWhole) && clear(draft.clock)) {
     draft.level += tokens;
+    draft.lastAdmittedAt = draft.clock;
     return draft.clock;
   }
   for (let i = 0; i < levels.length; i++) {
@@ -488,11 +512,16 @@ function reserveProvisioned(draft: Draft, tokens: number, admission: Admission, 
 export function settle(state: GateState, now: number, report: SettleReport, config: GateConfig): GateState {
   const draft = advance(state, now, config);
   releaseLease(draft.leases, report.startAt, draft.clock, config);
-  if (report.notSent && report.startAt !== undefined) refundUnsent(draft, report.startAt, report.charged, config);
+  if (report.notSent && report.startAt !== undefined) refundUnsent(draft, report.startAt, report.counted ?? report.charged, config);
   if (config.mode === 'provisioned') {
-    // Azure reconciles the estimate with real usage when the call ends; so do we.
-    if (report.usedTokens !== undefined) draft.level = Math.max(0, draft.level + report.usedTokens - report.charged);
-    if (report.utilization !== undefined) applyUtilization(draft, { utilization: report.utilization, measuredAt: draft.clock, source: 'header' }, config);
+    // Azure reconciles the estimate with real usage when the call ends; so do we, from what we counted.
+    if (report.usedTokens !== undefined) {
+      draft.level = Math.max(0, draft.level + report.usedTokens - (report.counted ?? report.charged));
+      if (report.charged > 0) draft.usageRatio = learnUsageRatio(draft.usageRatio, report.usedTokens / report.charged);
+    }
+    // The header was measured when the call was answered, some time before this settle; the call's start
+    // is the latest moment known to precede it.
+    if (report.utilization !== undefined) applyUtilization(draft, { utilization: report.utilization, measuredAt: draft.clock, source: 'header' }, config, report.startAt);
   }
   if (report.throttled) {
     draft.pausedUntil = Math.max(draft.pausedUntil, draft.clock + report.throttled.retryAfterMs);
@@ -501,6 +530,26 @@ export function settle(state: GateState, now: number, report: SettleReport, conf
   // A spent limit without a 429 pauses the same way, but says nothing about the adaptive factor.
   if (report.exhaustedForMs !== undefined) draft.pausedUntil = Math.max(draft.pausedUntil, draft.clock + report.exhaustedForMs);
   return freeze(draft);
+}
+
+/**
+ * Provisioned admission counts what a call is expected to use, not its whole charge: Azure takes the
+ * charge at arrival but sets it to the real usage when the call ends (seconds later), and reserving
+ * future slots at whole charges held the bucket at the threshold times the usage ratio (measured: 35%
+ * for a 70% threshold with calls using 60% of their charge). The live header corrects the level on
+ * every answer, so a ratio that drifts costs accuracy between answers, never more.
+ */
+export function expectedUsage(charge: number, usageRatio: number | undefined): number {
+  return Math.min(charge, Math.max(1, Math.ceil(charge * (usageRatio ?? 1))));
+}
+
+/** Each settle moves the ratio a fifth of the way to what that call used; kept within [0.05, 1]. */
+export const USAGE_RATIO_WEIGHT = 0.2;
+const MIN_USAGE_RATIO = 0.05;
+
+function learnUsageRatio(current: number | undefined, observed: number): number {
+  const next = (current ?? 1) + USAGE_RATIO_WEIGHT * (Math.min(1, Math.max(0, observed)) - (current ?? 1));
+  return Math.min(1, Math.max(MIN_USAGE_RATIO, next));
 }
 
 /**
@@ -523,16 +572,21 @@ export function reportUtilization(state: GateState, now: number, report: Utiliza
 }
 
 /**
- * The header is live and authoritative: it replaces the estimate (only a newer one may). Azure
- * Monitor arrives minutes late in 1-minute steps: it can only reveal load the gate did not see (other
- * clients), so it only ever raises the level.
+ * The header is live and authoritative: it replaces the estimate (only a newer one may), unless a
+ * grant entered the level after the earliest moment the header may have been measured
+ * (`measuredNoEarlierThan`: for a settle's header, its call's start). Such a grant may be missing from
+ * it, and replacing would drop it: the gate then only lets the header raise the level (measured: a
+ * burst of grants while the first answers came in reached 106%). Azure Monitor arrives minutes late in
+ * 1-minute steps: it can only reveal load the gate did not see (other clients), so it only ever raises
+ * the level.
  */
-function applyUtilization(draft: Draft, report: UtilizationReport, config: GateConfig): void {
+function applyUtilization(draft: Draft, report: UtilizationReport, config: GateConfig, measuredNoEarlierThan = report.measuredAt): void {
   const measuredAt = Math.min(report.measuredAt, draft.clock);
   const observed = drained(report.utilization * capacity(config), measuredAt, draft.clock, config);
   if (report.source === 'header') {
     if (measuredAt < draft.observedAt) return;
-    draft.level = observed;
+    const unseen = draft.lastAdmittedAt !== undefined && draft.lastAdmittedAt > measuredNoEarlierThan;
+    draft.level = unseen ? Math.max(draft.level, observed) : observed;
     draft.observedAt = measuredAt;
   } else {
     draft.level = Math.max(draft.level, observed);
@@ -563,6 +617,8 @@ export function reconfigure(state: GateState, now: number, previous: GateConfig,
     interactiveSeenAt: draft.interactiveSeenAt,
     leases: rebucketLeases(draft.leases, previous, next),
     ...queuesRecut(draft, previous, next),
+    // What calls use of their charge does not depend on the limits.
+    ...(draft.usageRatio !== undefined && next.mode === 'provisioned' ? { usageRatio: draft.usageRatio } : {}),
   };
 }
 

@@ -125,6 +125,7 @@ export function parseSettle(input: unknown): SettleReport {
     if (typeof o.notSent !== 'boolean') throw new GateInputError('notSent must be true or false');
     report.notSent = o.notSent;
   }
+  if (o.counted !== undefined) report.counted = number(o.counted, 'counted', nonNegative, 'a number of tokens, 0 or more');
   if (o.usedTokens !== undefined) report.usedTokens = number(o.usedTokens, 'usedTokens', nonNegative, 'a number of tokens, 0 or more');
   if (o.utilization !== undefined) report.utilization = number(o.utilization, 'utilization', nonNegative, 'a fraction, 0 or more');
   if (o.failure !== undefined) report.failure = oneOf<CallFailure>(o.failure, 'failure', CALL_FAILURES);

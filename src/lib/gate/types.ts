@@ -25,7 +25,17 @@ export interface AcquireQueue {
 
 export type AcquireDecision =
   /** Send the call at `startAt` (epoch ms), and no later than `sendBy`; the charge is already counted. */
-  | { readonly kind: 'granted'; readonly startAt: number; readonly waitMs: number; readonly sendBy: number }
+  | {
+      readonly kind: 'granted';
+      readonly startAt: number;
+      readonly waitMs: number;
+      readonly sendBy: number;
+      /**
+       * Provisioned: what the gate counted for the call, its expected usage (the charge times the usage
+       * ratio settles have shown), when less than the charge. Settle reports it back as `counted`.
+       */
+      readonly counted?: number;
+    }
   /**
    * Ask again at `retryAt`, which spreads the returning work over time: no slot inside the horizon, a
    * pause after a 429 that outlasts it, or the in-flight limit is reached (`retryAt` is then no later
@@ -64,6 +74,8 @@ export interface SettleReport {
   readonly startAt?: number;
   /** Tokens the call really used (prompt + completion), when it completed. */
   readonly usedTokens?: number;
+  /** The grant's `counted`, when it had one: what the gate counted instead of the whole charge. */
+  readonly counted?: number;
   /**
    * The call was never sent (its worker woke after `sendBy`): the deployment never counted it, so a
    * standard gate takes its charge back out of the window.

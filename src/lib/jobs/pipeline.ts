@@ -154,10 +154,11 @@ export function parseRunJobInput(input: unknown): RunJobInput {
 
 /**
  * What the gate learns from one attempt on the slot granted at `startAt`, which also releases the
- * slot's in-flight lease. A missed slot was never sent: it only gives its lease back.
+ * slot's in-flight lease. A missed slot was never sent: it gives its lease and its charge back.
+ * `counted`: the grant's, when the gate counted less than the charge (provisioned).
  */
-export function settleReportFor(charge: number, startAt: number, outcome: AttemptOutcome): SettleReport {
-  const base = { charged: charge, startAt };
+export function settleReportFor(charge: number, startAt: number, outcome: AttemptOutcome, counted?: number): SettleReport {
+  const base = { charged: charge, startAt, ...(counted !== undefined ? { counted } : {}) };
   switch (outcome.kind) {
     case 'missed':
       return { ...base, notSent: true };

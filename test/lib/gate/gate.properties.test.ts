@@ -195,11 +195,15 @@ interface Granted extends Grant {
   /** When it was granted, and whether interactive work was present then. */
   readonly at: number;
   readonly present: boolean;
+  /** What the gate counted for it: the charge, or on a provisioned gate its expected usage. */
+  readonly counted: number;
 }
 
 interface Decision {
   readonly now: number;
   readonly tokens: number;
+  /** What a grant of it counts, by the README's rule (provisioned: the charge times the usage ratio). */
+  readonly counted: number;
   readonly priority: Priority;
   readonly interactivePresent: boolean;
   readonly pausedUntil: number;
@@ -236,6 +240,9 @@ function play({ config, ops }: Scenario): Run {
   const liveAfterGrants: number[] = [];
   const events: BucketEvent[] = [];
   const decisions: Decision[] = [];
+  // Provisioned: what calls use of their charge, as settles show it (each moves it a fifth of the way).
+  let usageRatio = 1;
+  const countedFor = (tokens: number) => (config.mode === 'provisioned' ? Math.min(tokens, Math.max(1, Math.ceil(tokens * usageRatio))) : tokens);
   // A lease lasts leaseMs past the end of its start's bucket: the lifetime the gate promises.
   const expiryOf = (startAt: number) => bucketStart(bucketOf(startAt, config) + 1, config) + leaseMsOf(config);
   for (const op of ops) {
@@ -251,12 +258,15 @@ function play({ config, ops }: Scenario): Run {
       );
       const step = acquire(state, now, { tokens: op.tokens, priority: op.priority }, config);
       state = step.state;
+      const counted = countedFor(op.tokens);
+      if (step.result.kind === 'granted') expect(step.result.counted ?? op.tokens).toBe(counted);
       // A request that can never be admitted is not interactive traffic.
       if (op.priority === 'interactive' && step.result.kind !== 'rejected') lastInteractive = now;
       const present = now - lastInteractive < config.windowMs;
       decisions.push({
         now,
         tokens: op.tokens,
+        counted,
         priority: op.priority,
         interactivePresent: present,
         pausedUntil,
@@ -268,10 +278,10 @@ function play({ config, ops }: Scenario): Run {
         result: step.result,
       });
       if (step.result.kind === 'granted') {
-        grants.push({ startAt: step.result.startAt, tokens: op.tokens, priority: op.priority, at: now, present });
+        grants.push({ startAt: step.result.startAt, tokens: op.tokens, priority: op.priority, at: now, present, counted });
         leases.push({ grantedAt: now, startAt: step.result.startAt, expiresAt: expiryOf(step.result.startAt), settledAt: null });
         liveAfterGrants.push(liveAt(leases, now));
-        events.push({ t: step.result.startAt, kind: 'add', amount: op.tokens, seq: seq++, rank: step.result.startAt > now ? 0 : 1 });
+        events.push({ t: step.result.startAt, kind: 'add', amount: counted, seq: seq++, rank: step.result.startAt > now ? 0 : 1 });
       }
     } else {
       // Each call settles once, after it has started, naming its slot.
@@ -281,12 +291,14 @@ function play({ config, ops }: Scenario): Run {
       if (grant && grant.startAt > now) now = grant.startAt;
       if (picked) leases[picked.i] = { ...picked.lease, settledAt: now };
       const charged = grant?.tokens ?? 0;
+      const counted = grant?.counted ?? charged;
       const usedTokens = Math.round(charged * op.usedShare);
       state = settle(
         state,
         now,
         {
           charged,
+          ...(counted < charged ? { counted } : {}),
           ...(grant ? { startAt: grant.startAt } : {}),
           usedTokens,
           ...(op.throttle ? { throttled: op.throttle } : {}),
@@ -295,8 +307,14 @@ function play({ config, ops }: Scenario): Run {
         config,
       );
       if (op.throttle) pausedUntil = Math.max(pausedUntil, now + op.throttle.retryAfterMs);
-      events.push({ t: now, kind: 'add', amount: usedTokens - charged, seq: seq++, rank: 1 });
-      if (op.utilization !== null) events.push({ t: now, kind: 'set', level: op.utilization * config.tokensPerMinute, seq: seq++, rank: 1 });
+      events.push({ t: now, kind: 'add', amount: usedTokens - counted, seq: seq++, rank: 1 });
+      if (config.mode === 'provisioned' && charged > 0) {
+        usageRatio = Math.min(1, Math.max(0.05, usageRatio + 0.2 * (Math.min(1, usedTokens / charged) - usageRatio)));
+      }
+      // The README's rule: a header replaces the level unless a grant entered the bucket after the
+      // answered call started (it may not be in the header): then it only raises it.
+      const unseen = grant !== undefined && grants.some((g) => g.startAt > grant.startAt && g.startAt <= now);
+      if (op.utilization !== null) events.push({ t: now, kind: unseen ? 'raise' : 'set', level: op.utilization * config.tokensPerMinute, seq: seq++, rank: 1 });
     }
   }
   return { decisions, grants, leases, liveAfterGrants, events, state };
@@ -356,9 +374,9 @@ function gridCandidates(from: number, to: number, config: GateConfig): number[] 
  */
 function levelCapFor(d: Decision, config: GateConfig): (t: number) => number {
   const capacity = config.tokensPerMinute;
-  const whole = Math.min(capacity, Math.max(capacity * config.ptuMaxUtilization, d.tokens));
+  const whole = Math.min(capacity, Math.max(capacity * config.ptuMaxUtilization, d.counted));
   if (d.priority === 'interactive') return () => whole;
-  const share = Math.min(capacity, Math.max(capacity * config.ptuMaxUtilization * (1 - config.interactiveReserve), d.tokens));
+  const share = Math.min(capacity, Math.max(capacity * config.ptuMaxUtilization * (1 - config.interactiveReserve), d.counted));
   const g = geometry(config);
   const from = bucketBegin(bucketAt(d.now, g) + leadOf(g, d.interactivePresent), g);
   return (t) => (t >= from ? share : whole);
@@ -484,7 +502,7 @@ describe('provisioned gate properties', () => {
           const startAt = d.result.startAt;
           const withGrant: BucketEvent[] = [
             ...d.eventsBefore,
-            { t: startAt, kind: 'add', amount: d.tokens, seq: Number.MAX_SAFE_INTEGER, rank: startAt > d.now ? 0 : 1 },
+            { t: startAt, kind: 'add', amount: d.counted, seq: Number.MAX_SAFE_INTEGER, rank: startAt > d.now ? 0 : 1 },
           ];
           const probes = [startAt, ...d.before.filter((g) => g.startAt > startAt).map((g) => g.startAt), ...shareFrom(d, config).filter((t) => t > startAt)];
           const levels = levelsAt(withGrant, rate, probes);
@@ -523,7 +541,7 @@ describe('provisioned gate properties', () => {
           const candidates = sample(candidateTimes(earliest, Math.min(until, latest + 1), config, earliest === d.now));
           for (const t of candidates) {
             const probes = [t, ...d.before.filter((g) => g.startAt > t).map((g) => g.startAt), ...shareFrom(d, config).filter((p) => p > t)];
-            const levels = levelsAt([...d.eventsBefore, { t, kind: 'add', amount: d.tokens, seq: Number.MAX_SAFE_INTEGER, rank: t > d.now ? 0 : 1 }], rate, probes);
+            const levels = levelsAt([...d.eventsBefore, { t, kind: 'add', amount: d.counted, seq: Number.MAX_SAFE_INTEGER, rank: t > d.now ? 0 : 1 }], rate, probes);
             // Reserved starts sit on bucket boundaries here, so the boundaries are the candidates for pacing too.
             const overfull =
               probes.some((p) => levels.get(p)! > capAt(p) + 1e-10 * capacity) || tooClose(starts, t, interval) || !offGridFor(d, t, config);
@@ -677,15 +695,16 @@ describe('interactive work never waits behind batch work', () => {
         const run = play(scenario);
         for (const d of run.decisions) {
           if (d.priority !== 'interactive' || config.interactiveReserve === 0) continue;
-          const earlier = d.before.filter((x) => x.priority === 'interactive').reduce((sum, x) => sum + x.tokens, 0);
-          const largest = Math.max(0, ...d.before.filter((x) => x.priority === 'batch').map((x) => x.tokens));
-          const whole = Math.min(capacity, Math.max(capacity * config.ptuMaxUtilization, d.tokens));
+          const earlier = d.before.filter((x) => x.priority === 'interactive').reduce((sum, x) => sum + x.counted, 0);
+          const largest = Math.max(0, ...d.before.filter((x) => x.priority === 'batch').map((x) => x.counted));
+          const whole = Math.min(capacity, Math.max(capacity * config.ptuMaxUtilization, d.counted));
           const share = Math.max(capacity * config.ptuMaxUtilization * (1 - config.interactiveReserve), largest);
           // The level batch leaves from its look-ahead on, plus all interactive work ever, has room for it.
-          if (share + earlier + d.tokens > whole - 1e-6 * capacity) continue;
+          if (share + earlier + d.counted > whole - 1e-6 * capacity) continue;
           if (d.interactiveLiveBefore + inFlightCap('batch', config) >= inFlightLimit(config)) continue;
-          // Not presence-based: every batch grant kept its share from its own look-ahead on.
-          const bound = interactiveBound({ ...d, before: d.before.filter((x) => x.priority === 'interactive') }, config, 1, nearbyInteractive(d, config).length);
+          // Not presence-based: every batch grant kept its share from its own look-ahead on, the longer
+          // one when it was granted in a quiet spell (a span of one bucket: the level has no window).
+          const bound = interactiveBound({ ...d, before: d.before.filter((x) => x.priority === 'interactive' || !x.present) }, config, 1, nearbyInteractive(d, config).length);
           if (bound > d.now + config.horizonMs) continue;
           checked++;
           expect(d.result, `bound ${bound - d.now} ms`).toMatchObject({ kind: 'granted' });

@@ -310,6 +310,39 @@ describe('provisioned deployment', () => {
     expect(startOf(g.acquire(T0 + 1_000, 6_000))).toBeGreaterThan(T0 + 1_000);
   });
 
+  it("lets a settle's header only raise the level when a grant entered the bucket after that call started", () => {
+    const g = ptu();
+    const first = startOf(g.acquire(T0, 6_000));
+    startOf(g.acquire(T0 + 100, 12_000));
+    // The first call's answer may have been measured before the second grant: 10% must not drop it.
+    g.settle(T0 + 200, { charged: 6_000, startAt: first, utilization: 0.1 });
+    expect(g.status(T0 + 200).utilization! * 60_000).toBeCloseTo(18_000 - 200, 0);
+    // A header that shows more than the gate counted raises the level all the same.
+    g.settle(T0 + 300, { charged: 6_000, startAt: first, utilization: 0.5 });
+    expect(g.status(T0 + 300).utilization).toBeCloseTo(0.5, 10);
+    // Nothing admitted since the second call started: its header replaces the level.
+    g.settle(T0 + 400, { charged: 12_000, startAt: T0 + 100, utilization: 0.2 });
+    expect(g.status(T0 + 400).utilization).toBeCloseTo(0.2, 10);
+  });
+
+  it('counts what calls are expected to use, as settles show it, and reconciles each from what it counted', () => {
+    const g = ptu();
+    // Ten calls charged 1,000 each use 500: each settle moves the ratio a fifth of the way, 1 → 0.554.
+    for (let i = 0; i < 10; i++) {
+      const d = g.acquire(T0 + i, 1_000);
+      if (d.kind !== 'granted') throw new Error('expected a grant');
+      g.settle(T0 + i, { charged: 1_000, startAt: d.startAt, usedTokens: 500, ...(d.counted !== undefined ? { counted: d.counted } : {}) });
+    }
+    // Every call's level contribution ends at what it used: 10 × 500, less ~10 ms of drain.
+    expect(g.status(T0 + 10).utilization! * 60_000).toBeCloseTo(5_000 - 10, 0);
+    const next = g.acquire(T0 + 10, 1_000);
+    expect(next).toMatchObject({ kind: 'granted', startAt: T0 + 10, counted: 554 });
+    expect(g.status(T0 + 10).utilization! * 60_000).toBeCloseTo(5_000 - 10 + 554, 0);
+    // A call that used all of its charge: the level gets the rest, from what was counted.
+    g.settle(T0 + 10, { charged: 1_000, counted: 554, startAt: T0 + 10, usedTokens: 1_000 });
+    expect(g.status(T0 + 10).utilization! * 60_000).toBeCloseTo(5_000 - 10 + 1_000, 0);
+  });
+
   it('never lets epoch-millisecond rounding place a reservation a hair too early (found by the property test)', () => {
     const T = 1_700_000_000_000;
     const config = gateConfigFrom(
@@ -320,8 +353,9 @@ describe('provisioned deployment', () => {
     state = acquire(state, T + 1, { tokens: 684, priority: 'batch' }, config).state;
     state = acquire(state, T + 1, { tokens: 914, priority: 'batch' }, config).state;
     state = settle(state, T + 2, { charged: 684, usedTokens: 0 }, config);
+    // The settle taught the gate that calls use less than their charge (ratio 0.8): 1,212 tokens count 970.
     // At T+134 the level would be 1412.424 against a cap of 1412.4237: the next boundary is the first with room.
-    expect(acquire(state, T + 2, { tokens: 970, priority: 'batch' }, config).result).toMatchObject({ kind: 'granted', startAt: T + 150 });
+    expect(acquire(state, T + 2, { tokens: 1212, priority: 'batch' }, config).result).toMatchObject({ kind: 'granted', startAt: T + 150, counted: 970 });
   });
 
   it('uses Azure Monitor, late as it is, only to raise its estimate', () => {

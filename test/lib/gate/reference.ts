@@ -44,10 +44,13 @@ export function overfills(
   });
 }
 
-/** A continuous leaky bucket: additions at instants, a level set by observation, draining at `rate` per ms. */
+/**
+ * A continuous leaky bucket: additions at instants, a level set by observation (or only raised by it,
+ * when the observation may predate admissions), draining at `rate` per ms.
+ */
 export type BucketEvent =
   | { readonly t: number; readonly kind: 'add'; readonly amount: number; readonly seq: number; readonly rank: number }
-  | { readonly t: number; readonly kind: 'set'; readonly level: number; readonly seq: number; readonly rank: number };
+  | { readonly t: number; readonly kind: 'set' | 'raise'; readonly level: number; readonly seq: number; readonly rank: number };
 
 export function levelsAt(events: readonly BucketEvent[], rate: number, probes: readonly number[]): Map<number, number> {
   const sorted = [...events].sort((a, b) => a.t - b.t || a.rank - b.rank || a.seq - b.seq);
@@ -68,7 +71,7 @@ export function levelsAt(events: readonly BucketEvent[], rate: number, probes: r
       p++;
     }
     drainTo(e.t);
-    level = e.kind === 'add' ? Math.max(0, level + e.amount) : e.level;
+    level = e.kind === 'add' ? Math.max(0, level + e.amount) : e.kind === 'raise' ? Math.max(level, e.level) : e.level;
   }
   while (p < pending.length) {
     drainTo(pending[p]!);
