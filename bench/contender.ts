@@ -19,7 +19,7 @@ export interface RunContext {
   /** Epoch ms after which unfinished jobs count as lost. */
   readonly deadline: number;
   /** What the recorder has seen so far (for a contender's own diagnostics). */
-  readonly recorded: () => readonly RecordedCall[];
+  readonly recorded: () => Promise<readonly RecordedCall[]>;
 }
 
 export interface JobOutcome {

@@ -1,27 +1,27 @@
 /**
  * One contender on one scenario, in a process of its own: `node dist/bench/runContender.js '<json>'`.
- * Starts a fresh simulator with the scenario's deployment and a recorder in front of it, runs the
- * contender, and prints one line `BENCH_RESULT {...}` with the raw facts (the deployment's admissions,
- * every recorded call, each job's outcome, utilization samples, CPU time); bench/figures.ts turns them
- * into figures. A process per run because TokenGate's settings are read once per process, and so
- * every contender starts equally cold.
+ * Starts the scenario's deployment (simulator + recorder) as a child process (bench/deployment.ts), runs
+ * the contender against it, and prints one line `BENCH_RESULT {...}` with the raw facts (the deployment's
+ * admissions, every recorded call, each job's outcome, utilization samples, the contender's CPU time);
+ * bench/figures.ts turns them into figures. A process per run because TokenGate's settings are read once
+ * per process, and so every contender starts equally cold.
  */
+import { ChildProcess, fork } from 'node:child_process';
+import { join } from 'node:path';
 import { countPromptTokens } from '../src/lib/model/tokenizer.js';
-import { SimulatorCall, startSimulator } from '../src/local/simulator/server.js';
+import { SimulatorCall } from '../src/local/simulator/server.js';
 import { ContenderId, ContenderResult, Contender } from './contender.js';
+import { DeploymentFacts, DeploymentMessage, DeploymentRequest, LATENCY, MODEL } from './deployment.js';
 import { bottleneck } from './peers/bottleneck.js';
 import { cookbook } from './peers/cookbook.js';
 import { openaiPlimit } from './peers/openaiPlimit.js';
-import { RecordedCall, startRecorder } from './recorder.js';
-import { SCENARIOS, ScenarioId, requestsPerWindow } from './scenarios.js';
+import { RecordedCall } from './recorder.js';
+import { SCENARIOS, ScenarioId } from './scenarios.js';
 import { tokengate } from './tokengate.js';
 import { workloadFor } from './workload.js';
 
+export { LATENCY };
 export const RESULT_PREFIX = 'BENCH_RESULT ';
-const MODEL = 'gpt-4o';
-/** The local runtime's simulated latency, for every contender alike. */
-export const LATENCY = { baseMs: 40, perTokenMs: 0.2 };
-const UTILIZATION_SAMPLE_MS = 10;
 
 export interface RunRequest {
   readonly contender: ContenderId;
@@ -42,6 +42,7 @@ export interface RawRun extends ContenderResult {
   readonly tokensUsed: number;
   /** Provisioned: [epoch ms, utilization fraction] every 10 ms. */
   readonly utilization: readonly (readonly [number, number])[];
+  /** CPU of the contender's process (not the deployment's). */
   readonly cpuMs: number;
 }
 
@@ -52,6 +53,35 @@ const CONTENDER_RUNS: Record<ContenderId, Contender> = {
   cookbook,
 };
 
+/** The deployment process: its endpoint, and requests answered in order over its IPC channel. */
+interface Deployment {
+  readonly endpoint: string;
+  ask<K extends DeploymentRequest['kind']>(kind: K): Promise<Extract<DeploymentMessage, { kind: K }>>;
+}
+
+function startDeployment(scenario: ScenarioId): Promise<Deployment> {
+  const child: ChildProcess = fork(join(__dirname, 'deployment.js'), [scenario], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting: ((message: DeploymentMessage) => void)[] = [];
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the deployment process exited (${code}) before it was ready`)));
+    child.on('message', (message: DeploymentMessage) => {
+      if (message.kind === 'ready') {
+        resolve({
+          endpoint: message.endpoint,
+          ask: (kind) =>
+            new Promise((answer) => {
+              waiting.push(answer as (message: DeploymentMessage) => void);
+              child.send({ kind } satisfies DeploymentRequest);
+            }),
+        });
+        return;
+      }
+      waiting.shift()?.(message);
+    });
+  });
+}
+
 async function main(): Promise<void> {
   const request = JSON.parse(process.argv[2] ?? '{}') as RunRequest;
   const scenario = SCENARIOS.find((s) => s.id === request.scenario);
@@ -60,39 +90,22 @@ async function main(): Promise<void> {
   // The tokenizer's first use costs ~350 ms; a long-running service has it warm.
   countPromptTokens({ messages: [{ role: 'user', content: 'warm up' }] }, MODEL);
 
-  const simulator = await startSimulator({
-    mode: scenario.mode,
-    tokensPerMinute: scenario.tokensPerWindow,
-    requestsPerMinute: requestsPerWindow(scenario),
-    windowMs: scenario.windowMs,
-    model: MODEL,
-    latency: LATENCY,
-  });
-  const recorder = await startRecorder(simulator.endpoint);
-  const utilization: [number, number][] = [];
-  const sampler =
-    scenario.mode === 'provisioned'
-      ? setInterval(() => utilization.push([Date.now(), simulator.stats().utilization ?? 0]), UTILIZATION_SAMPLE_MS)
-      : undefined;
-
+  const deployment = await startDeployment(scenario.id);
   const startedAt = Date.now();
   const cpu = process.cpuUsage();
   const result = await run({
     scenario,
-    endpoint: recorder.endpoint,
+    endpoint: deployment.endpoint,
     deployment: MODEL,
     apiVersion: '2024-10-21',
     model: MODEL,
     jobs: workloadFor(scenario),
     deadline: startedAt + request.timeoutMs,
-    recorded: () => recorder.calls(),
+    recorded: async () => (await deployment.ask('recorded')).calls,
   });
   const used = process.cpuUsage(cpu);
   const finishedAt = Date.now();
-  if (sampler) clearInterval(sampler);
-  const stats = simulator.stats();
-  await recorder.close();
-  await simulator.close();
+  const facts: DeploymentFacts = (await deployment.ask('facts')).facts;
 
   const raw: RawRun = {
     ...result,
@@ -100,12 +113,7 @@ async function main(): Promise<void> {
     scenario: scenario.id,
     startedAt,
     finishedAt,
-    admissions: stats.calls,
-    calls: recorder.calls(),
-    requests: stats.requests,
-    throttled: stats.throttled,
-    tokensUsed: stats.tokensUsed,
-    utilization,
+    ...facts,
     cpuMs: (used.user + used.system) / 1000,
   };
   process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(raw)}\n`);
