@@ -207,13 +207,13 @@ describe('runJob orchestration', () => {
     expect(t.saved[0]).toMatchObject({ status: 'failed', error: { code: 'too_large', status: null } });
   });
 
-  it('asks for a new slot when the worker woke too late to send, without counting an attempt; the missed slot only gives its lease back', async () => {
+  it('asks for a new slot when the worker woke too late to send, without counting an attempt; the missed slot gives its lease and its charge back', async () => {
     let call = 0;
     const t = await drive({ acquire: (now) => granted(now, call === 0 ? 3_000 : 0), callModel: () => (call++ === 0 ? { kind: 'missed' } : completed) });
     expect(t.acquires).toBe(2);
     expect(t.output).toMatchObject({ status: 'completed', attempts: 1 });
     expect(t.signals).toEqual([
-      { operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 3_000 } },
+      { operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 3_000, notSent: true } },
       { operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 3_000, usedTokens: 120 } },
     ]);
   });
