@@ -17,6 +17,7 @@ import {
   GateConfig,
   inFlightLimit,
   leadBucketOf,
+  leadBuckets,
   leaseMsOf,
   minIntervalOf,
   pacingGridBuckets,
@@ -310,7 +311,8 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
     nested: nestedCheck(draft, request, load, active, factor, config),
   };
   const earliest = Math.max(draft.clock, draft.pausedUntil);
-  const latest = draft.clock + config.horizonMs;
+  const horizonMs = bookingHorizonMs(draft, request.priority, config);
+  const latest = draft.clock + horizonMs;
   if (earliest > latest) {
     return { state: freeze(draft), result: { kind: 'retry', retryAt: draft.pausedUntil, reason: 'paused' } };
   }
@@ -346,12 +348,24 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
   // Returning work is spaced at the pace the quota drains it (a named queue's at its fair share, and
   // apart from the other queues'), so each job asks again about once; work whose queue's own window
   // is full comes back when that window has room, however long it is.
-  const spacing = (request.tokens * config.windowMs) / ((full * scale) / (load === undefined ? 1 : active));
+  // Provisioned: at the pace of what the call is expected to use, which is what the bucket drains.
+  const spacing = (counted * config.windowMs) / ((full * scale) / (load === undefined ? 1 : active));
   const ownRoom = load !== undefined && queue !== undefined ? bucketStart(ownRoomFrom(load, queue, bucketOf(earliest, config), request.tokens, config), config) - config.horizonMs / 2 : 0;
-  const retryAt = Math.max(load?.deferredUntil ?? draft.deferredUntil, draft.clock + config.horizonMs / 2, ownRoom);
+  const retryAt = Math.max(load?.deferredUntil ?? draft.deferredUntil, draft.clock + horizonMs / 2, ownRoom);
   if (load !== undefined) load.deferredUntil = retryAt + spacing;
   else draft.deferredUntil = retryAt + spacing;
   return { state: freeze(draft), result: { kind: 'retry', retryAt: Math.ceil(retryAt), reason: 'beyond_horizon' } };
+}
+
+/**
+ * How far ahead a request may be booked: the horizon, except on a provisioned gate that has not yet
+ * learned what calls use of their charge (no settle with usage yet). There batch work is booked only
+ * within the quiet look-ahead (W/10) and asks again soon after, once the first answers have taught
+ * the ratio: bookings made before would count whole charges for a whole horizon.
+ */
+export function bookingHorizonMs(state: Pick<GateState, 'usageRatio'>, priority: Priority, config: GateConfig): number {
+  if (config.mode !== 'provisioned' || state.usageRatio !== undefined || priority !== 'batch') return config.horizonMs;
+  return Math.min(config.horizonMs, Math.ceil((leadBuckets(config, false) * config.windowMs) / config.bucketsPerWindow));
 }
 
 /**

@@ -204,6 +204,8 @@ interface Decision {
   readonly tokens: number;
   /** What a grant of it counts, by the README's rule (provisioned: the charge times the usage ratio). */
   readonly counted: number;
+  /** How far ahead it may be booked: the horizon, or W/10 for provisioned batch work before any settle. */
+  readonly horizonMs: number;
   readonly priority: Priority;
   readonly interactivePresent: boolean;
   readonly pausedUntil: number;
@@ -242,6 +244,8 @@ function play({ config, ops }: Scenario): Run {
   const decisions: Decision[] = [];
   // Provisioned: what calls use of their charge, as settles show it (each moves it a fifth of the way).
   let usageRatio = 1;
+  let learned = false;
+  const quietLeadMs = Math.ceil((leadBuckets(config, false) * config.windowMs) / config.bucketsPerWindow);
   const countedFor = (tokens: number) => (config.mode === 'provisioned' ? Math.min(tokens, Math.max(1, Math.ceil(tokens * usageRatio))) : tokens);
   // A lease lasts leaseMs past the end of its start's bucket: the lifetime the gate promises.
   const expiryOf = (startAt: number) => bucketStart(bucketOf(startAt, config) + 1, config) + leaseMsOf(config);
@@ -267,6 +271,7 @@ function play({ config, ops }: Scenario): Run {
         now,
         tokens: op.tokens,
         counted,
+        horizonMs: config.mode === 'provisioned' && !learned && op.priority === 'batch' ? Math.min(config.horizonMs, quietLeadMs) : config.horizonMs,
         priority: op.priority,
         interactivePresent: present,
         pausedUntil,
@@ -309,6 +314,7 @@ function play({ config, ops }: Scenario): Run {
       if (op.throttle) pausedUntil = Math.max(pausedUntil, now + op.throttle.retryAfterMs);
       events.push({ t: now, kind: 'add', amount: usedTokens - counted, seq: seq++, rank: 1 });
       if (config.mode === 'provisioned' && charged > 0) {
+        learned = true;
         usageRatio = Math.min(1, Math.max(0.05, usageRatio + 0.2 * (Math.min(1, usedTokens / charged) - usageRatio)));
       }
       // The README's rule: a header replaces the level unless a grant entered the bucket after the
@@ -530,7 +536,7 @@ describe('provisioned gate properties', () => {
             continue;
           }
           const earliest = Math.max(d.now, d.pausedUntil);
-          const latest = d.now + config.horizonMs;
+          const latest = d.now + d.horizonMs;
           if (d.result.kind === 'retry' && d.result.reason === 'paused') continue;
           checkInFlight(d, config);
           if (d.result.kind === 'retry' && d.result.reason === 'in_flight') continue;

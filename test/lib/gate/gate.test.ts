@@ -263,7 +263,10 @@ describe('provisioned deployment: the interactive reserve', () => {
     const g = gate({ mode: 'provisioned', tokensPerMinute: 60_000, ptuMaxUtilization: 0.5, interactiveReserve: 0.2 });
     // 30,000 allowed, 24,000 for batch from the look-ahead on (6 s while no interactive work is present,
     // 1 s while it is); the level drains 1,000 per second.
-    expect(startOf(g.acquire(T0, 20_000))).toBe(T0);
+    const first = startOf(g.acquire(T0, 20_000));
+    expect(first).toBe(T0);
+    // Its answer shows calls use their whole charge: the ratio is learned, bookings may reach the horizon.
+    g.settle(T0, { charged: 20_000, startAt: first, usedTokens: 20_000 });
     // 30,000 now is 24,000 at 6 s: allowed.
     expect(startOf(g.acquire(T0, 10_000))).toBe(T0);
     // 1,000 more must wait until the level is 23,000, at 7 s.
@@ -308,6 +311,17 @@ describe('provisioned deployment', () => {
     g.report(T0 + 1_000, { utilization: 0.1, measuredAt: T0 + 500, source: 'header' });
     expect(g.status(T0 + 1_000).utilization).toBeCloseTo(0.65, 10);
     expect(startOf(g.acquire(T0 + 1_000, 6_000))).toBeGreaterThan(T0 + 1_000);
+  });
+
+  it('books batch work only within the quiet look-ahead until a settle has shown what calls use', () => {
+    const g = ptu();
+    expect(startOf(g.acquire(T0, 42_000))).toBe(T0);
+    // 7,000 more fit at 7 s: beyond the look-ahead (6 s) while nothing is learned, so ask again soon.
+    expect(g.acquire(T0, 7_000)).toMatchObject({ kind: 'retry', reason: 'beyond_horizon', retryAt: T0 + 3_000 });
+    // Interactive work is not held back.
+    expect(g.acquire(T0, 7_000, 'interactive')).toMatchObject({ kind: 'granted', startAt: T0 + 7_000 });
+    g.settle(T0 + 500, { charged: 42_000, startAt: T0, usedTokens: 42_000 });
+    expect(g.acquire(T0 + 500, 7_000)).toMatchObject({ kind: 'granted', startAt: T0 + 14_000 });
   });
 
   it("lets a settle's header only raise the level when a grant entered the bucket after that call started", () => {
