@@ -76,6 +76,11 @@ export interface GateState {
   readonly usageRatio?: number;
   /** Provisioned: when the latest grant's charge entered the level; absent: none since this state began. */
   readonly lastAdmittedAt?: number;
+  /**
+   * Provisioned: what Azure holds above the gate's count for calls granted and not yet settled (each
+   * call's charge less what was counted for it); absent: none, and cleared whenever no lease is live.
+   */
+  readonly inFlightSurplus?: number;
 }
 
 /** The state as version 1 stored it, before leases and pacing. */
@@ -128,12 +133,13 @@ interface Draft {
   queues: MutableQueueLoads | undefined;
   usageRatio: number | undefined;
   lastAdmittedAt: number | undefined;
+  inFlightSurplus: number | undefined;
 }
 
 const freeze = (draft: Draft): GateState => {
   trimEnd(draft.tokens);
   trimEnd(draft.requests);
-  const { queues, usageRatio, lastAdmittedAt, ...rest } = draft;
+  const { queues, usageRatio, lastAdmittedAt, inFlightSurplus, ...rest } = draft;
   const frozen = freezeQueues(queues);
   return {
     v: 2,
@@ -141,6 +147,7 @@ const freeze = (draft: Draft): GateState => {
     ...(frozen === undefined ? {} : { queues: frozen }),
     ...(usageRatio === undefined ? {} : { usageRatio }),
     ...(lastAdmittedAt === undefined ? {} : { lastAdmittedAt }),
+    ...(inFlightSurplus === undefined || inFlightSurplus <= 0 ? {} : { inFlightSurplus }),
   };
 };
 
@@ -164,8 +171,11 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
     queues: advanceQueues(state.queues, now, config),
     usageRatio: state.usageRatio,
     lastAdmittedAt: state.lastAdmittedAt,
+    inFlightSurplus: state.inFlightSurplus,
   };
   pruneLeases(draft.leases, now, config);
+  // Nothing in flight: nothing held above the count (a dead worker's surplus leaves with its lease).
+  if (liveLeases(draft.leases) === 0) draft.inFlightSurplus = undefined;
   prunePace(draft.starts, now, minIntervalOf(config), config);
   if (config.mode === 'standard') {
     const oldest = bucketOf(now, config) - config.bucketsPerWindow - toleranceBuckets(config);
@@ -332,6 +342,7 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
       : reserveProvisioned(draft, counted, admission, earliest, latest, config);
   if (startAt !== undefined) {
     if (load !== undefined) addToQueue(load, bucketOf(startAt, config), request.tokens);
+    if (counted < request.tokens) draft.inFlightSurplus = (draft.inFlightSurplus ?? 0) + request.tokens - counted;
     takeLease(draft.leases, startAt, config);
     if (minIntervalOf(config) > 0) recordStart(draft.starts, startAt, config);
     return {
@@ -529,6 +540,7 @@ export function settle(state: GateState, now: number, report: SettleReport, conf
   if (report.notSent && report.startAt !== undefined) refundUnsent(draft, report.startAt, report.counted ?? report.charged, config);
   if (config.mode === 'provisioned') {
     // Azure reconciles the estimate with real usage when the call ends; so do we, from what we counted.
+    if (report.counted !== undefined) draft.inFlightSurplus = Math.max(0, (draft.inFlightSurplus ?? 0) - (report.charged - report.counted));
     if (report.usedTokens !== undefined) {
       draft.level = Math.max(0, draft.level + report.usedTokens - (report.counted ?? report.charged));
       if (report.charged > 0) draft.usageRatio = learnUsageRatio(draft.usageRatio, report.usedTokens / report.charged);
@@ -600,7 +612,8 @@ function applyUtilization(draft: Draft, report: UtilizationReport, config: GateC
   if (report.source === 'header') {
     if (measuredAt < draft.observedAt) return;
     const unseen = draft.lastAdmittedAt !== undefined && draft.lastAdmittedAt > measuredNoEarlierThan;
-    draft.level = unseen ? Math.max(draft.level, observed) : observed;
+    // Azure's level holds calls in flight at their whole charge, the gate's at what it counted for them.
+    draft.level = unseen ? Math.max(draft.level, observed - (draft.inFlightSurplus ?? 0)) : observed;
     draft.observedAt = measuredAt;
   } else {
     draft.level = Math.max(draft.level, observed);

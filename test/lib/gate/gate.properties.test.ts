@@ -245,6 +245,8 @@ function play({ config, ops }: Scenario): Run {
   // Provisioned: what calls use of their charge, as settles show it (each moves it a fifth of the way).
   let usageRatio = 1;
   let learned = false;
+  // Provisioned: the charge above the count of calls granted and not settled; cleared while none is live.
+  let surplus = 0;
   const quietLeadMs = Math.ceil((leadBuckets(config, false) * config.windowMs) / config.bucketsPerWindow);
   const countedFor = (tokens: number) => (config.mode === 'provisioned' ? Math.min(tokens, Math.max(1, Math.ceil(tokens * usageRatio))) : tokens);
   // A lease lasts leaseMs past the end of its start's bucket: the lifetime the gate promises.
@@ -260,9 +262,11 @@ function play({ config, ops }: Scenario): Run {
         leases.filter((_, i) => grants[i]!.priority === 'interactive'),
         now,
       );
+      if (liveBefore === 0) surplus = 0;
       const step = acquire(state, now, { tokens: op.tokens, priority: op.priority }, config);
       state = step.state;
       const counted = countedFor(op.tokens);
+      if (step.result.kind === 'granted') surplus += op.tokens - counted;
       if (step.result.kind === 'granted') expect(step.result.counted ?? op.tokens).toBe(counted);
       // A request that can never be admitted is not interactive traffic.
       if (op.priority === 'interactive' && step.result.kind !== 'rejected') lastInteractive = now;
@@ -294,9 +298,11 @@ function play({ config, ops }: Scenario): Run {
       const picked = open.length > 0 ? open[op.pick % open.length]! : undefined;
       const grant = picked ? grants[picked.i]! : undefined;
       if (grant && grant.startAt > now) now = grant.startAt;
+      if (liveAt(leases, now) === 0) surplus = 0;
       if (picked) leases[picked.i] = { ...picked.lease, settledAt: now };
       const charged = grant?.tokens ?? 0;
       const counted = grant?.counted ?? charged;
+      if (counted < charged) surplus = Math.max(0, surplus - (charged - counted));
       const usedTokens = Math.round(charged * op.usedShare);
       state = settle(
         state,
@@ -320,7 +326,9 @@ function play({ config, ops }: Scenario): Run {
       // The README's rule: a header replaces the level unless a grant entered the bucket after the
       // answered call started (it may not be in the header): then it only raises it.
       const unseen = grant !== undefined && grants.some((g) => g.startAt > grant.startAt && g.startAt <= now);
-      if (op.utilization !== null) events.push({ t: now, kind: unseen ? 'raise' : 'set', level: op.utilization * config.tokensPerMinute, seq: seq++, rank: 1 });
+      // Raised by what the header shows beyond the calls in flight at their whole charge.
+      const observed = op.utilization === null ? 0 : op.utilization * config.tokensPerMinute;
+      if (op.utilization !== null) events.push({ t: now, kind: unseen ? 'raise' : 'set', level: unseen ? observed - surplus : observed, seq: seq++, rank: 1 });
     }
   }
   return { decisions, grants, leases, liveAfterGrants, events, state };

@@ -313,6 +313,20 @@ describe('provisioned deployment', () => {
     expect(startOf(g.acquire(T0 + 1_000, 6_000))).toBeGreaterThan(T0 + 1_000);
   });
 
+  it("discounts calls in flight at their whole charge from a header that may only raise the level", () => {
+    const g = ptu();
+    g.settle(T0, { charged: 1_000, startAt: startOf(g.acquire(T0, 1_000)), usedTokens: 500 }); // ratio 0.9
+    const a = g.acquire(T0 + 1, 10_000);
+    const b = g.acquire(T0 + 2, 1_000);
+    expect(a).toMatchObject({ kind: 'granted', counted: 9_000 });
+    expect(b).toMatchObject({ kind: 'granted', counted: 900 });
+    // A used its whole charge. Azure's level when it answered: 500 + 10,000 + B's whole 1,000 = 11,500;
+    // the gate's, reconciled: 500 + 10,000 + 900. B was admitted after A started, so the header may only
+    // raise the level, and less B's 100 held above its count: nothing to raise.
+    g.settle(T0 + 3, { charged: 10_000, counted: 9_000, startAt: T0 + 1, usedTokens: 10_000, utilization: 11_500 / 60_000 });
+    expect(g.status(T0 + 3).utilization! * 60_000).toBeCloseTo(11_400 - 3, -1);
+  });
+
   it('books batch work only within the quiet look-ahead until a settle has shown what calls use', () => {
     const g = ptu();
     expect(startOf(g.acquire(T0, 42_000))).toBe(T0);
