@@ -77,10 +77,12 @@ export interface GateState {
   /** Provisioned: when the latest grant's charge entered the level; absent: none since this state began. */
   readonly lastAdmittedAt?: number;
   /**
-   * Provisioned: what Azure holds above the gate's count for calls granted and not yet settled (each
+   * Provisioned: what Azure holds above the gate's count for calls started and not yet settled (each
    * call's charge less what was counted for it); absent: none, and cleared whenever no lease is live.
    */
   readonly inFlightSurplus?: number;
+  /** Provisioned: the same for reservations ahead, per bucket from `base`; it joins the above at the start. */
+  readonly surplusAhead?: readonly number[];
 }
 
 /** The state as version 1 stored it, before leases and pacing. */
@@ -134,12 +136,14 @@ interface Draft {
   usageRatio: number | undefined;
   lastAdmittedAt: number | undefined;
   inFlightSurplus: number | undefined;
+  surplusAhead: number[];
 }
 
 const freeze = (draft: Draft): GateState => {
   trimEnd(draft.tokens);
   trimEnd(draft.requests);
-  const { queues, usageRatio, lastAdmittedAt, inFlightSurplus, ...rest } = draft;
+  trimEnd(draft.surplusAhead);
+  const { queues, usageRatio, lastAdmittedAt, inFlightSurplus, surplusAhead, ...rest } = draft;
   const frozen = freezeQueues(queues);
   return {
     v: 2,
@@ -148,6 +152,7 @@ const freeze = (draft: Draft): GateState => {
     ...(usageRatio === undefined ? {} : { usageRatio }),
     ...(lastAdmittedAt === undefined ? {} : { lastAdmittedAt }),
     ...(inFlightSurplus === undefined || inFlightSurplus <= 0 ? {} : { inFlightSurplus }),
+    ...(surplusAhead.length === 0 ? {} : { surplusAhead }),
   };
 };
 
@@ -172,6 +177,7 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
     usageRatio: state.usageRatio,
     lastAdmittedAt: state.lastAdmittedAt,
     inFlightSurplus: state.inFlightSurplus,
+    surplusAhead: [...(state.surplusAhead ?? [])],
   };
   pruneLeases(draft.leases, now, config);
   // Nothing in flight: nothing held above the count (a dead worker's surplus leaves with its lease).
@@ -193,6 +199,8 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
     const admitted = draft.tokens.shift() ?? 0;
     draft.level = drained(draft.level, levelAt, start, config) + admitted;
     if (admitted > 0) draft.lastAdmittedAt = start;
+    const surplus = draft.surplusAhead.shift() ?? 0;
+    if (surplus > 0) draft.inFlightSurplus = (draft.inFlightSurplus ?? 0) + surplus;
     levelAt = start;
     draft.base += 1;
   }
@@ -342,7 +350,10 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
       : reserveProvisioned(draft, counted, admission, earliest, latest, config);
   if (startAt !== undefined) {
     if (load !== undefined) addToQueue(load, bucketOf(startAt, config), request.tokens);
-    if (counted < request.tokens) draft.inFlightSurplus = (draft.inFlightSurplus ?? 0) + request.tokens - counted;
+    if (counted < request.tokens) {
+      if (startAt === draft.clock) draft.inFlightSurplus = (draft.inFlightSurplus ?? 0) + request.tokens - counted;
+      else addAt(draft.surplusAhead, draft.base, bucketOf(startAt, config), request.tokens - counted);
+    }
     takeLease(draft.leases, startAt, config);
     if (minIntervalOf(config) > 0) recordStart(draft.starts, startAt, config);
     return {
@@ -475,7 +486,10 @@ function reserveProvisioned(draft: Draft, tokens: number, admission: Admission, 
   // j >= p keeps max(L(j), L(j) - wasted(j) + wasted(p) + tokens) within j's cap.
   const levels: number[] = [];
   const wasted: number[] = [];
-  let level = draft.level;
+  // Azure holds calls in flight at their whole charge: admission counts that too, draining with the rest
+  // (it leaves when they end, a few seconds at most).
+  const held = draft.level + (draft.inFlightSurplus ?? 0);
+  let level = held;
   let waste = 0;
   let t = draft.clock;
   const simulated = Math.max(draft.tokens.length, Number.isFinite(late) ? late + 1 : 0);
@@ -502,7 +516,7 @@ function reserveProvisioned(draft: Draft, tokens: number, admission: Admission, 
   // may only pass over boundaries, not move a start between them.
   const nested = admission.nested?.(bucketOf(earliest, config), bucketOf(latest, config));
   const clear = (t: number) => (nested === undefined || nested(bucketOf(t, config))) && pacedStart(draft, t, admission, t, config) === t;
-  if (earliest === draft.clock && fitsFrom(0, draft.level, 0, capWhole) && clear(draft.clock)) {
+  if (earliest === draft.clock && fitsFrom(0, held, 0, capWhole) && clear(draft.clock)) {
     draft.level += tokens;
     draft.lastAdmittedAt = draft.clock;
     return draft.clock;
@@ -518,7 +532,7 @@ function reserveProvisioned(draft: Draft, tokens: number, admission: Admission, 
   }
   // After the last simulated boundary the level only drains: the first boundary where it has room.
   const lastStart = levels.length > 0 ? bucketStart(draft.base + levels.length - 1, config) : draft.clock;
-  const lastLevel = levels.length > 0 ? levels[levels.length - 1]! : draft.level;
+  const lastLevel = levels.length > 0 ? levels[levels.length - 1]! : held;
   const capAfter = capAt(levels.length);
   const roomAt = Math.max(drainsTo(lastLevel, capAfter - tokens, lastStart, config), earliest);
   let k = Math.max(draft.base + levels.length, bucketAtOrAfter(roomAt, config));

@@ -206,6 +206,8 @@ interface Decision {
   readonly counted: number;
   /** How far ahead it may be booked: the horizon, or W/10 for provisioned batch work before any settle. */
   readonly horizonMs: number;
+  /** Provisioned: what Azure holds above the count for calls in flight, which admission counts too. */
+  readonly surplus: number;
   readonly priority: Priority;
   readonly interactivePresent: boolean;
   readonly pausedUntil: number;
@@ -245,8 +247,14 @@ function play({ config, ops }: Scenario): Run {
   // Provisioned: what calls use of their charge, as settles show it (each moves it a fifth of the way).
   let usageRatio = 1;
   let learned = false;
-  // Provisioned: the charge above the count of calls granted and not settled; cleared while none is live.
+  // Provisioned: the charge above the count of calls started and not settled (cleared while no lease is
+  // live), and of reservations ahead, which join it at their start.
   let surplus = 0;
+  let ahead: { t: number; amount: number }[] = [];
+  const fold = (at: number) => {
+    surplus += ahead.filter((a) => a.t <= at).reduce((sum, a) => sum + a.amount, 0);
+    ahead = ahead.filter((a) => a.t > at);
+  };
   const quietLeadMs = Math.ceil((leadBuckets(config, false) * config.windowMs) / config.bucketsPerWindow);
   const countedFor = (tokens: number) => (config.mode === 'provisioned' ? Math.min(tokens, Math.max(1, Math.ceil(tokens * usageRatio))) : tokens);
   // A lease lasts leaseMs past the end of its start's bucket: the lifetime the gate promises.
@@ -263,10 +271,15 @@ function play({ config, ops }: Scenario): Run {
         now,
       );
       if (liveBefore === 0) surplus = 0;
+      fold(now);
+      const surplusBefore = surplus;
       const step = acquire(state, now, { tokens: op.tokens, priority: op.priority }, config);
       state = step.state;
       const counted = countedFor(op.tokens);
-      if (step.result.kind === 'granted') surplus += op.tokens - counted;
+      if (step.result.kind === 'granted' && counted < op.tokens) {
+        if (step.result.startAt === now) surplus += op.tokens - counted;
+        else ahead.push({ t: step.result.startAt, amount: op.tokens - counted });
+      }
       if (step.result.kind === 'granted') expect(step.result.counted ?? op.tokens).toBe(counted);
       // A request that can never be admitted is not interactive traffic.
       if (op.priority === 'interactive' && step.result.kind !== 'rejected') lastInteractive = now;
@@ -275,6 +288,7 @@ function play({ config, ops }: Scenario): Run {
         now,
         tokens: op.tokens,
         counted,
+        surplus: surplusBefore,
         horizonMs: config.mode === 'provisioned' && !learned && op.priority === 'batch' ? Math.min(config.horizonMs, quietLeadMs) : config.horizonMs,
         priority: op.priority,
         interactivePresent: present,
@@ -299,6 +313,7 @@ function play({ config, ops }: Scenario): Run {
       const grant = picked ? grants[picked.i]! : undefined;
       if (grant && grant.startAt > now) now = grant.startAt;
       if (liveAt(leases, now) === 0) surplus = 0;
+      fold(now);
       if (picked) leases[picked.i] = { ...picked.lease, settledAt: now };
       const charged = grant?.tokens ?? 0;
       const counted = grant?.counted ?? charged;
@@ -516,6 +531,7 @@ describe('provisioned gate properties', () => {
           const startAt = d.result.startAt;
           const withGrant: BucketEvent[] = [
             ...d.eventsBefore,
+            { t: d.now, kind: 'add', amount: d.surplus, seq: Number.MAX_SAFE_INTEGER - 1, rank: 1 },
             { t: startAt, kind: 'add', amount: d.counted, seq: Number.MAX_SAFE_INTEGER, rank: startAt > d.now ? 0 : 1 },
           ];
           const probes = [startAt, ...d.before.filter((g) => g.startAt > startAt).map((g) => g.startAt), ...shareFrom(d, config).filter((t) => t > startAt)];
@@ -555,7 +571,15 @@ describe('provisioned gate properties', () => {
           const candidates = sample(candidateTimes(earliest, Math.min(until, latest + 1), config, earliest === d.now));
           for (const t of candidates) {
             const probes = [t, ...d.before.filter((g) => g.startAt > t).map((g) => g.startAt), ...shareFrom(d, config).filter((p) => p > t)];
-            const levels = levelsAt([...d.eventsBefore, { t, kind: 'add', amount: d.counted, seq: Number.MAX_SAFE_INTEGER, rank: t > d.now ? 0 : 1 }], rate, probes);
+            const levels = levelsAt(
+              [
+                ...d.eventsBefore,
+                { t: d.now, kind: 'add', amount: d.surplus, seq: Number.MAX_SAFE_INTEGER - 1, rank: 1 },
+                { t, kind: 'add', amount: d.counted, seq: Number.MAX_SAFE_INTEGER, rank: t > d.now ? 0 : 1 },
+              ],
+              rate,
+              probes,
+            );
             // Reserved starts sit on bucket boundaries here, so the boundaries are the candidates for pacing too.
             const overfull =
               probes.some((p) => levels.get(p)! > capAt(p) + 1e-10 * capacity) || tooClose(starts, t, interval) || !offGridFor(d, t, config);
@@ -713,8 +737,9 @@ describe('interactive work never waits behind batch work', () => {
           const largest = Math.max(0, ...d.before.filter((x) => x.priority === 'batch').map((x) => x.counted));
           const whole = Math.min(capacity, Math.max(capacity * config.ptuMaxUtilization, d.counted));
           const share = Math.max(capacity * config.ptuMaxUtilization * (1 - config.interactiveReserve), largest);
-          // The level batch leaves from its look-ahead on, plus all interactive work ever, has room for it.
-          if (share + earlier + d.counted > whole - 1e-6 * capacity) continue;
+          // The level batch leaves from its look-ahead on, plus all interactive work ever and what Azure
+          // holds for calls in flight above their count, has room for it.
+          if (share + earlier + d.surplus + d.counted > whole - 1e-6 * capacity) continue;
           if (d.interactiveLiveBefore + inFlightCap('batch', config) >= inFlightLimit(config)) continue;
           // Not presence-based: every batch grant kept its share from its own look-ahead on, the longer
           // one when it was granted in a quiet spell (a span of one bucket: the level has no window).
