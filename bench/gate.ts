@@ -138,11 +138,13 @@ class InFlight {
   private doneAt: number[] = [];
   private charged: number[] = [];
   private used: number[] = [];
+  private counted: number[] = [];
   private head = 0;
-  push(doneAt: number, charged: number, used: number): void {
+  push(doneAt: number, charged: number, used: number, counted: number): void {
     this.doneAt.push(doneAt);
     this.charged.push(charged);
     this.used.push(used);
+    this.counted.push(counted);
   }
   /** The oldest call, if it has finished by `now`. */
   due(now: number): boolean {
@@ -154,12 +156,17 @@ class InFlight {
   headUsed(): number {
     return this.used[this.head]!;
   }
+  /** What the gate counted for it (provisioned: its expected usage), reported back on settle. */
+  headCounted(): number {
+    return this.counted[this.head]!;
+  }
   drop(): void {
     this.head++;
     if (this.head >= 4096 && this.head * 2 >= this.doneAt.length) {
       this.doneAt.splice(0, this.head);
       this.charged.splice(0, this.head);
       this.used.splice(0, this.head);
+      this.counted.splice(0, this.head);
       this.head = 0;
     }
   }
@@ -231,7 +238,8 @@ class Simulation {
       else c.immediate++;
       c.waitMsTotal += decision.waitMs;
       const used = Math.round(tokens * (USED_MIN + (USED_MAX - USED_MIN) * this.rand()));
-      this.inFlight.push(decision.startAt + latencyMs(used), tokens, used);
+      const counted = decision.counted ?? tokens;
+      this.inFlight.push(decision.startAt + latencyMs(used), tokens, used, counted);
       if (rec) {
         rec.grantAt.push(now);
         rec.grantStart.push(decision.startAt);
@@ -239,7 +247,7 @@ class Simulation {
         rec.grantTokens.push(tokens);
         // A reservation joins the level when the clock reaches its bucket, before any operation at that instant.
         const immediate = decision.startAt === now;
-        rec.events.push({ t: decision.startAt, rank: immediate ? 1 : 0, seq: rec.seq++, delta: tokens, isCharge: true });
+        rec.events.push({ t: decision.startAt, rank: immediate ? 1 : 0, seq: rec.seq++, delta: counted, isCharge: true });
       }
     } else if (decision.kind === 'retry') {
       c.retry++;
@@ -250,10 +258,11 @@ class Simulation {
     while (this.inFlight.due(now)) {
       const charged = this.inFlight.headCharged();
       const used = this.inFlight.headUsed();
+      const counted = this.inFlight.headCounted();
       this.inFlight.drop();
-      this.driver.settle(now, { charged, usedTokens: used });
+      this.driver.settle(now, { charged, usedTokens: used, ...(counted < charged ? { counted } : {}) });
       c.settles++;
-      if (rec) rec.events.push({ t: now, rank: 1, seq: rec.seq++, delta: used - charged, isCharge: false });
+      if (rec) rec.events.push({ t: now, rank: 1, seq: rec.seq++, delta: used - counted, isCharge: false });
     }
 
     if (rec && c.acquires % SIZE_SAMPLE_EVERY === 0) {

@@ -180,8 +180,10 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
     surplusAhead: [...(state.surplusAhead ?? [])],
   };
   pruneLeases(draft.leases, now, config);
-  // Nothing in flight: nothing held above the count (a dead worker's surplus leaves with its lease).
+  // Nothing in flight: nothing held above the count. Otherwise it drains like the level: Azure drops it
+  // when the calls end, within seconds, and a call never settled (its worker died) must not hold it forever.
   if (liveLeases(draft.leases) === 0) draft.inFlightSurplus = undefined;
+  else if (draft.inFlightSurplus !== undefined && config.mode === 'provisioned') draft.inFlightSurplus = drained(draft.inFlightSurplus, state.clock, now, config);
   prunePace(draft.starts, now, minIntervalOf(config), config);
   if (config.mode === 'standard') {
     const oldest = bucketOf(now, config) - config.bucketsPerWindow - toleranceBuckets(config);

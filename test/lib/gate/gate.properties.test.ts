@@ -251,7 +251,11 @@ function play({ config, ops }: Scenario): Run {
   // live), and of reservations ahead, which join it at their start.
   let surplus = 0;
   let ahead: { t: number; amount: number }[] = [];
+  let surplusAt = T0;
+  // Drains like the level from the last operation to `at`; then the reservations started by `at` join.
   const fold = (at: number) => {
+    surplus = Math.max(0, surplus - (config.tokensPerMinute * (at - surplusAt)) / config.windowMs);
+    surplusAt = at;
     surplus += ahead.filter((a) => a.t <= at).reduce((sum, a) => sum + a.amount, 0);
     ahead = ahead.filter((a) => a.t > at);
   };

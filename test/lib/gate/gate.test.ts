@@ -324,7 +324,8 @@ describe('provisioned deployment', () => {
     // the gate's, reconciled: 500 + 10,000 + 900. B was admitted after A started, so the header may only
     // raise the level, and less B's 100 held above its count: nothing to raise.
     g.settle(T0 + 3, { charged: 10_000, counted: 9_000, startAt: T0 + 1, usedTokens: 10_000, utilization: 11_500 / 60_000 });
-    expect(g.status(T0 + 3).utilization! * 60_000).toBeCloseTo(11_400 - 3, -1);
+    // (B's 100 drains like the level: ~3 of it is gone by now.)
+    expect(g.status(T0 + 3).utilization! * 60_000).toBeCloseTo(11_400, -1);
   });
 
   it('books batch work only within the quiet look-ahead until a settle has shown what calls use', () => {
