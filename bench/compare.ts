@@ -154,7 +154,7 @@ async function main(): Promise<void> {
           duplicated: 'jobs the deployment answered 200 more than once',
           interactiveWait: 'arrival → the deployment admitting the call; a request never served counts as infinite (-1 in JSON)',
           ptu: 'bucket utilization sampled every 10 ms: mean over the steady state, max over the run',
-          cpuMsPerJob: 'CPU of the contender’s process (which also runs its simulator and recorder) per job',
+          cpuMsPerJob: "CPU of the contender's process per job (its deployment runs in a process of its own)",
           afterAnswerP50Ms: 'the deployment’s answer → the result available to the caller, median',
         },
         scenarios: results.map(({ scenario, ideal, runs }) => ({ ...scenario, ideal, runs })),

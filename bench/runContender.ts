@@ -9,13 +9,11 @@
 import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { countPromptTokens } from '../src/lib/model/tokenizer.js';
-import { SimulatorCall } from '../src/local/simulator/server.js';
 import { ContenderId, ContenderResult, Contender } from './contender.js';
 import { DeploymentFacts, DeploymentMessage, DeploymentRequest, LATENCY, MODEL } from './deployment.js';
 import { bottleneck } from './peers/bottleneck.js';
 import { cookbook } from './peers/cookbook.js';
 import { openaiPlimit } from './peers/openaiPlimit.js';
-import { RecordedCall } from './recorder.js';
 import { SCENARIOS, ScenarioId } from './scenarios.js';
 import { tokengate } from './tokengate.js';
 import { workloadFor } from './workload.js';
@@ -30,18 +28,11 @@ export interface RunRequest {
   readonly timeoutMs: number;
 }
 
-export interface RawRun extends ContenderResult {
+export interface RawRun extends ContenderResult, DeploymentFacts {
   readonly contender: ContenderId;
   readonly scenario: ScenarioId;
   readonly startedAt: number;
   readonly finishedAt: number;
-  readonly admissions: readonly SimulatorCall[];
-  readonly calls: readonly RecordedCall[];
-  readonly requests: number;
-  readonly throttled: { readonly rate_limit: number; readonly overloaded: number };
-  readonly tokensUsed: number;
-  /** Provisioned: [epoch ms, utilization fraction] every 10 ms. */
-  readonly utilization: readonly (readonly [number, number])[];
   /** CPU of the contender's process (not the deployment's). */
   readonly cpuMs: number;
 }

@@ -38,6 +38,7 @@ import { routeFor } from '../../src/lib/queues/routing.js';
 import { ModelGateway, useServices } from '../../src/lib/services.js';
 import { appSettings } from '../../src/lib/settings.js';
 import { OrchestrationInstance, orchestratorExecutor } from '../../src/local/durable/orchestrationDriver.js';
+import { runToEnd } from '../support/orchestrationSteps.js';
 import { LocalCosmos, startLocalCosmos } from '../support/localCosmos.js';
 import { OpenAICompatibleServer, openAICompletion, startOpenAICompatibleServer } from '../support/openAICompatibleServer.js';
 
@@ -97,7 +98,6 @@ class Gates {
   }
 }
 
-const keyOf = (entity: string) => entity.slice(entity.lastIndexOf('@') + 1);
 
 /** A submission to the queue, as the producer routes it, stored; then started as the dispatch trigger starts it. */
 async function submit(): Promise<{ job: Job; input: RunJobInput }> {
@@ -133,42 +133,37 @@ interface Trace {
 
 /** runJob to the end on a virtual clock starting now (callModel compares its send-by with the real clock). */
 async function drive(gates: Gates, input: RunJobInput): Promise<Trace> {
-  let now = Date.now();
-  const instance = new OrchestrationInstance(orchestratorExecutor(runJob), 'runJob', input.jobId, input, new Date(now));
-  const trace: Trace = { output: undefined, calls: [], outcomes: [], end: now };
-  for (let steps = 0; steps < 1_000; steps++) {
-    const result = await instance.step(new Date(now));
-    for (const action of result.scheduled) {
-      if (action.type !== 'entitySignal') continue;
-      gates.run(keyOf(action.entity), action.operation, action.input, now);
-      gates.settled.push({ key: keyOf(action.entity), input: action.input as Record<string, unknown> });
-    }
-    if (result.done) {
-      trace.output = result.output as RunJobOutput;
-      trace.end = now;
-      return trace;
-    }
-    const action = result.scheduled.find((a) => a.type !== 'entitySignal')!;
-    if (action.type === 'entityCall') {
-      const answer = gates.run(keyOf(action.entity), action.operation, action.input, now);
-      if (answer.ok) gates.asked.push({ key: keyOf(action.entity), input: action.input, answer: answer.value as AcquireDecision });
-      instance.answerEntityCall(action, answer, new Date(now));
-    } else if (action.type === 'activity' && action.name === ACTIVITY_NAMES.callModel) {
-      const call = action.input as CallModelInput;
-      trace.calls.push(call);
-      const outcome = await callModel(call, context());
-      trace.outcomes.push(outcome);
-      instance.completeActivity(action.seq, outcome, new Date(now));
-    } else if (action.type === 'activity' && action.name === ACTIVITY_NAMES.saveResult) {
-      instance.completeActivity(action.seq, { batchId: null, notify: false }, new Date(now));
-    } else if (action.type === 'timer') {
-      now = Math.max(now, action.fireAt.getTime());
-      instance.fireTimer(action.seq, new Date(now));
-    } else {
-      throw new Error(`unexpected action ${JSON.stringify(action)}`);
-    }
-  }
-  throw new Error('orchestration did not finish');
+  const start = Date.now();
+  const instance = new OrchestrationInstance(orchestratorExecutor(runJob), 'runJob', input.jobId, input, new Date(start));
+  const trace: Trace = { output: undefined, calls: [], outcomes: [], end: start };
+  const { output, end } = await runToEnd(
+    instance,
+    start,
+    {
+      signal: (key, operation, signalled, now) => {
+        gates.run(key, operation, signalled, now);
+        gates.settled.push({ key, input: signalled as Record<string, unknown> });
+      },
+      call: (key, operation, asked, now) => {
+        const answer = gates.run(key, operation, asked, now);
+        if (answer.ok) gates.asked.push({ key, input: asked, answer: answer.value as AcquireDecision });
+        return answer;
+      },
+      activity: async (name, activityInput) => {
+        if (name === ACTIVITY_NAMES.callModel) {
+          const call = activityInput as CallModelInput;
+          trace.calls.push(call);
+          const outcome = await callModel(call, context());
+          trace.outcomes.push(outcome);
+          return outcome;
+        }
+        if (name === ACTIVITY_NAMES.saveResult) return { batchId: null, notify: false };
+        throw new Error(`unexpected activity ${name}`);
+      },
+    },
+    1_000,
+  );
+  return { ...trace, output: output as RunJobOutput, end };
 }
 
 const limitHeaders = (tokens: number, requests: number, remainingTokens: number, resetTokens: string) => ({

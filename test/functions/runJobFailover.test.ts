@@ -14,6 +14,7 @@ import { AcquireDecision } from '../../src/lib/gate/types.js';
 import { CallModelInput, RunJobInput, RunJobOutput, SaveResultInput } from '../../src/lib/jobs/pipeline.js';
 import { AttemptOutcome } from '../../src/lib/jobs/retryPolicy.js';
 import { OrchestrationInstance, orchestratorExecutor } from '../../src/local/durable/orchestrationDriver.js';
+import { runToEnd } from '../support/orchestrationSteps.js';
 
 const T0 = Date.parse('2026-11-23T12:00:00.000Z');
 const WINDOW = 60_000;
@@ -36,7 +37,6 @@ class Gates {
   }
 }
 
-const keyOf = (entity: string) => entity.slice(entity.lastIndexOf('@') + 1);
 
 interface Trace {
   output: RunJobOutput | undefined;
@@ -47,40 +47,30 @@ interface Trace {
 
 async function drive(gates: Gates, input: RunJobInput, callModel: (input: CallModelInput, now: number) => AttemptOutcome, start = T0): Promise<Trace> {
   const instance = new OrchestrationInstance(orchestratorExecutor(runJob), 'runJob', input.jobId, input, new Date(start));
-  let now = start;
-  const trace: Trace = { output: undefined, saved: [], calls: [], end: now };
-  for (let steps = 0; steps < 10_000; steps++) {
-    const result = await instance.step(new Date(now));
-    for (const action of result.scheduled) {
-      if (action.type !== 'entitySignal') continue;
-      gates.run(keyOf(action.entity), action.operation, action.input, now);
-      gates.settled.push({ deployment: keyOf(action.entity), input: action.input as Record<string, unknown> });
-    }
-    if (result.done) {
-      trace.output = result.output as RunJobOutput;
-      trace.end = now;
-      return trace;
-    }
-    const action = result.scheduled.find((a) => a.type !== 'entitySignal')!;
-    const at = new Date(now);
-    if (action.type === 'entityCall') {
-      const answer = gates.run(keyOf(action.entity), action.operation, action.input, now);
-      if (answer.ok) gates.asked.push({ deployment: keyOf(action.entity), input: action.input, answer: answer.value as AcquireDecision });
-      instance.answerEntityCall(action, answer, at);
-    } else if (action.type === 'activity' && action.name === ACTIVITY_NAMES.callModel) {
-      trace.calls.push(action.input as CallModelInput);
-      instance.completeActivity(action.seq, callModel(action.input as CallModelInput, now), at);
-    } else if (action.type === 'activity' && action.name === ACTIVITY_NAMES.saveResult) {
-      trace.saved.push(action.input as SaveResultInput);
-      instance.completeActivity(action.seq, { batchId: 'batch_1', notify: false }, at);
-    } else if (action.type === 'timer') {
-      now = Math.max(now, action.fireAt.getTime());
-      instance.fireTimer(action.seq, new Date(now));
-    } else {
-      throw new Error(`unexpected action ${JSON.stringify(action)}`);
-    }
-  }
-  throw new Error('orchestration did not finish');
+  const trace: Trace = { output: undefined, saved: [], calls: [], end: start };
+  const { output, end } = await runToEnd(instance, start, {
+    signal: (key, operation, signalled, now) => {
+      gates.run(key, operation, signalled, now);
+      gates.settled.push({ deployment: key, input: signalled as Record<string, unknown> });
+    },
+    call: (key, operation, asked, now) => {
+      const answer = gates.run(key, operation, asked, now);
+      if (answer.ok) gates.asked.push({ deployment: key, input: asked, answer: answer.value as AcquireDecision });
+      return answer;
+    },
+    activity: (name, activityInput, now) => {
+      if (name === ACTIVITY_NAMES.callModel) {
+        trace.calls.push(activityInput as CallModelInput);
+        return callModel(activityInput as CallModelInput, now);
+      }
+      if (name === ACTIVITY_NAMES.saveResult) {
+        trace.saved.push(activityInput as SaveResultInput);
+        return { batchId: 'batch_1', notify: false };
+      }
+      throw new Error(`unexpected activity ${name}`);
+    },
+  });
+  return { ...trace, output: output as RunJobOutput, end };
 }
 
 const completion = { id: 'chatcmpl-1', object: 'chat.completion', choices: [] };
