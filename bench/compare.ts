@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: TokenGate against the peers (issue #7). Every contender runs every scenario in a
- * process of its own (bench/runContender.ts) against its own fresh simulator with the same deployment,
+ * process of its own (bench/runContender.ts) against its own fresh deployment (bench/deployment.ts),
  * on the same jobs; the figures are computed here from what the deployment and the recorder saw.
  * Prints a table and the targets, writes bench/results/compare.json and compare.svg.
  *
@@ -19,7 +19,8 @@ import { chargeFor } from '../src/lib/model/charge.js';
 import { CONTENDERS, ContenderId } from './contender.js';
 import { idealDrain } from './ideal.js';
 import { PLIMIT_CONCURRENCY } from './peers/openaiPlimit.js';
-import { LATENCY, RESULT_PREFIX, RawRun, RunRequest } from './runContender.js';
+import { LATENCY, MODEL } from './deployment.js';
+import { RESULT_PREFIX, RawRun, RunRequest } from './runContender.js';
 import { SCALE, SCENARIOS, Scenario } from './scenarios.js';
 import { RunFigures, summarize } from './summary.js';
 import { chartSvg } from './svg.js';
@@ -28,7 +29,6 @@ import { TargetCheck, checkTargets } from './targets.js';
 import { startToleranceMs } from './tokengate.js';
 import { workloadFor } from './workload.js';
 
-const MODEL = 'gpt-4o';
 const PARALLEL_PEERS = process.env.BENCH_PARALLEL_PEERS !== '0';
 const selectedScenarios = SCENARIOS.filter((s) => (process.env.BENCH_SCENARIOS ?? 'a,b,c,d').split(',').includes(s.id));
 const selectedContenders = CONTENDERS.filter((c) => (process.env.BENCH_CONTENDERS ?? CONTENDERS.join(',')).split(',').includes(c));

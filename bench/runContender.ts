@@ -10,7 +10,7 @@ import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { countPromptTokens } from '../src/lib/model/tokenizer.js';
 import { ContenderId, ContenderResult, Contender } from './contender.js';
-import { DeploymentFacts, DeploymentMessage, DeploymentRequest, LATENCY, MODEL } from './deployment.js';
+import { DeploymentFacts, DeploymentMessage, DeploymentRequest, MODEL } from './deployment.js';
 import { bottleneck } from './peers/bottleneck.js';
 import { cookbook } from './peers/cookbook.js';
 import { openaiPlimit } from './peers/openaiPlimit.js';
@@ -18,7 +18,6 @@ import { SCENARIOS, ScenarioId } from './scenarios.js';
 import { tokengate } from './tokengate.js';
 import { workloadFor } from './workload.js';
 
-export { LATENCY };
 export const RESULT_PREFIX = 'BENCH_RESULT ';
 
 export interface RunRequest {
