@@ -126,6 +126,20 @@ export function minIntervalOf(config: GateConfig): number {
 }
 
 /**
+ * The opening pace: batch starts in the first window after the gate was idle keep this interval instead
+ * of `minIntervalOf` (half as long again). A rolling window returns its charges at the pace they were
+ * started, so a batch that opens a window at the full pace refills it at the full pace ever after: when
+ * the calls that refill it are smaller than the ones expiring (more starts for the same tokens), the
+ * pace cannot keep up, and the window runs part-empty at every turn for the rest of the batch. Opened at
+ * two thirds of the pace, every turn keeps a third of the pace in hand to catch up. Measured with the
+ * bench's job mix: steady state 95.0-98.1% of quota by job order without it, 97.2-98.1% with it, for
+ * about 0.1 s more drain.
+ */
+export function openingIntervalOf(config: GateConfig): number {
+  return config.mode === 'standard' ? Math.ceil(minIntervalOf(config) * 1.5) : minIntervalOf(config);
+}
+
+/**
  * Most leases held at once; Infinity when unlimited. Derived: every request the quota can start
  * over the horizon plus one window more, RPM x (W + horizon) / W (540 at 180 RPM and the default
  * 120 s horizon). A lease is held from grant, so reservations count: this default never cuts into the

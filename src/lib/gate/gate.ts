@@ -20,6 +20,7 @@ import {
   leadBuckets,
   leaseMsOf,
   minIntervalOf,
+  openingIntervalOf,
   pacingGridBuckets,
   requestsPerRequestWindow,
   requestsPerTokenWindow,
@@ -83,6 +84,11 @@ export interface GateState {
   readonly inFlightSurplus?: number;
   /** Provisioned: the same for reservations ahead, per bucket from `base`; it joins the above at the start. */
   readonly surplusAhead?: readonly number[];
+  /**
+   * Standard: end of the opening, the window from the first start granted while the gate was idle (no
+   * charge in any window); batch starts before it keep the opening pace. Absent: no opening ahead.
+   */
+  readonly openingUntil?: number;
 }
 
 /** The state as version 1 stored it, before leases and pacing. */
@@ -137,13 +143,14 @@ interface Draft {
   lastAdmittedAt: number | undefined;
   inFlightSurplus: number | undefined;
   surplusAhead: number[];
+  openingUntil: number | undefined;
 }
 
 const freeze = (draft: Draft): GateState => {
   trimEnd(draft.tokens);
   trimEnd(draft.requests);
   trimEnd(draft.surplusAhead);
-  const { queues, usageRatio, lastAdmittedAt, inFlightSurplus, surplusAhead, ...rest } = draft;
+  const { queues, usageRatio, lastAdmittedAt, inFlightSurplus, surplusAhead, openingUntil, ...rest } = draft;
   const frozen = freezeQueues(queues);
   return {
     v: 2,
@@ -153,6 +160,7 @@ const freeze = (draft: Draft): GateState => {
     ...(lastAdmittedAt === undefined ? {} : { lastAdmittedAt }),
     ...(inFlightSurplus === undefined || inFlightSurplus <= 0 ? {} : { inFlightSurplus }),
     ...(surplusAhead.length === 0 ? {} : { surplusAhead }),
+    ...(openingUntil === undefined ? {} : { openingUntil }),
   };
 };
 
@@ -178,13 +186,16 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
     lastAdmittedAt: state.lastAdmittedAt,
     inFlightSurplus: state.inFlightSurplus,
     surplusAhead: [...(state.surplusAhead ?? [])],
+    // Once the clock reaches it, no start can be placed inside it any more.
+    openingUntil: state.openingUntil !== undefined && state.openingUntil > now ? state.openingUntil : undefined,
   };
   pruneLeases(draft.leases, now, config);
   // Nothing in flight: nothing held above the count. Otherwise it drains like the level: Azure drops it
   // when the calls end, within seconds, and a call never settled (its worker died) must not hold it forever.
   if (liveLeases(draft.leases) === 0) draft.inFlightSurplus = undefined;
   else if (draft.inFlightSurplus !== undefined && config.mode === 'provisioned') draft.inFlightSurplus = drained(draft.inFlightSurplus, state.clock, now, config);
-  prunePace(draft.starts, now, minIntervalOf(config), config);
+  // Kept as far back as the opening pace reaches, which is the longer one.
+  prunePace(draft.starts, now, openingIntervalOf(config), config);
   if (config.mode === 'standard') {
     const oldest = bucketOf(now, config) - config.bucketsPerWindow - toleranceBuckets(config);
     if (oldest > draft.base) {
@@ -247,6 +258,8 @@ interface Admission {
   readonly present: boolean;
   /** The queue's own limits and its fair share, as a check per candidate bucket in [from, until]; undefined: none apply. */
   readonly nested: ((from: number, until: number) => (k: number) => boolean) | undefined;
+  /** Batch work: starts before this keep the opening pace (Infinity: this grant opens the window). Otherwise undefined. */
+  readonly openingUntil: number | undefined;
 }
 
 /**
@@ -324,11 +337,14 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
   const factor = factorAt(draft.adaptive, draft.clock, config);
   const scale = factor * shareOf(request.priority, present, config);
   const active = activeQueues(draft.queues, draft.clock, config);
+  // Idle: no charge in any window, past or reserved. The grant made now opens a window.
+  const opening = config.mode === 'standard' && draft.tokens.every((tokens) => tokens === 0);
   const admission: Admission = {
     factor,
     lead: request.priority === 'batch' ? leadBucketOf(draft.clock, config, present) : undefined,
     present,
     nested: nestedCheck(draft, request, load, active, factor, config),
+    openingUntil: request.priority !== 'batch' ? undefined : opening ? Number.POSITIVE_INFINITY : draft.openingUntil,
   };
   const earliest = Math.max(draft.clock, draft.pausedUntil);
   const horizonMs = bookingHorizonMs(draft, request.priority, config);
@@ -358,6 +374,7 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
     }
     takeLease(draft.leases, startAt, config);
     if (minIntervalOf(config) > 0) recordStart(draft.starts, startAt, config);
+    if (opening) draft.openingUntil = startAt + config.windowMs;
     return {
       state: freeze(draft),
       result: {
@@ -410,8 +427,11 @@ export function inFlightCap(priority: Priority, config: GateConfig): number {
 function pacedStart(draft: Draft, from: number, admission: Admission, limit: number, config: GateConfig): number {
   const interval = minIntervalOf(config);
   const grid = admission.lead === undefined ? 0 : pacingGridBuckets(config);
+  const openingUntil = admission.openingUntil ?? Number.NEGATIVE_INFINITY;
   for (let t = from; ; ) {
-    const paced = pacedFrom(draft.starts, t, interval, limit, config);
+    let paced = pacedFrom(draft.starts, t, t < openingUntil ? openingIntervalOf(config) : interval, limit, config);
+    // Past the opening the ordinary pace applies: the earliest time there may come sooner.
+    if (t < openingUntil && paced >= openingUntil) paced = pacedFrom(draft.starts, openingUntil, interval, limit, config);
     if (paced > limit || grid === 0 || bucketOf(paced, config) < admission.lead!) return paced;
     const clear = offGrid(paced, grid, interval, config);
     if (clear === paced) return paced;

@@ -20,6 +20,7 @@ import {
   leadBuckets,
   leaseMsOf,
   minIntervalOf,
+  openingIntervalOf,
   pacingGridBuckets,
   requestsPerRequestWindow,
   requestsPerTokenWindow,
@@ -219,6 +220,12 @@ interface Decision {
   readonly interactiveLiveBefore: number;
   readonly before: readonly Granted[];
   readonly eventsBefore: readonly BucketEvent[];
+  /**
+   * Standard: batch starts before this keep the opening pace. The README's rule: a grant made while no
+   * charge is in any window (none of the gate's buckets holds one) opens a window that lasts W from its
+   * start; Infinity while idle (this grant would open one), -Infinity when no opening is ahead.
+   */
+  readonly openingUntil: number;
   readonly result: AcquireDecision;
 }
 
@@ -263,6 +270,9 @@ function play({ config, ops }: Scenario): Run {
   const countedFor = (tokens: number) => (config.mode === 'provisioned' ? Math.min(tokens, Math.max(1, Math.ceil(tokens * usageRatio))) : tokens);
   // A lease lasts leaseMs past the end of its start's bucket: the lifetime the gate promises.
   const expiryOf = (startAt: number) => bucketStart(bucketOf(startAt, config) + 1, config) + leaseMsOf(config);
+  // A charge stays in the gate's buckets for its window, one bucket and the tolerance's buckets.
+  const held = (startAt: number, at: number) => bucketOf(startAt, config) >= bucketOf(at, config) - config.bucketsPerWindow - toleranceBuckets(config);
+  let openingUntil = Number.NEGATIVE_INFINITY;
   for (const op of ops) {
     now += op.dt;
     if (op.kind === 'acquire') {
@@ -277,6 +287,8 @@ function play({ config, ops }: Scenario): Run {
       if (liveBefore === 0) surplus = 0;
       fold(now);
       const surplusBefore = surplus;
+      const idle = config.mode === 'standard' && !grants.some((g) => held(g.startAt, now));
+      const openingBefore = idle ? Number.POSITIVE_INFINITY : openingUntil;
       const step = acquire(state, now, { tokens: op.tokens, priority: op.priority }, config);
       state = step.state;
       const counted = countedFor(op.tokens);
@@ -302,8 +314,10 @@ function play({ config, ops }: Scenario): Run {
         interactiveLiveBefore,
         before,
         eventsBefore,
+        openingUntil: openingBefore,
         result: step.result,
       });
+      if (step.result.kind === 'granted' && idle) openingUntil = step.result.startAt + config.windowMs;
       if (step.result.kind === 'granted') {
         grants.push({ startAt: step.result.startAt, tokens: op.tokens, priority: op.priority, at: now, present, counted });
         leases.push({ grantedAt: now, startAt: step.result.startAt, expiresAt: expiryOf(step.result.startAt), settledAt: null });
@@ -493,7 +507,14 @@ describe('standard gate properties', () => {
           if (d.result.kind === 'granted') expect(d.result.startAt).toBeGreaterThanOrEqual(earliest);
           const until = d.result.kind === 'granted' ? d.result.startAt : latest + 1;
           const interval = minIntervalOf(config);
+          const opening = openingIntervalOf(config);
+          // Batch starts inside an opening keep the opening pace; past it, and for interactive work, the pace.
+          const openingUntil = d.priority === 'batch' ? d.openingUntil : Number.NEGATIVE_INFINITY;
+          const spacingAt = (t: number) => (t < openingUntil ? opening : interval);
           const starts = d.before.map((g) => g.startAt);
+          if (d.result.kind === 'granted' && d.result.startAt < openingUntil) {
+            expect(tooClose(starts, d.result.startAt, opening), 'an opening start closer than the opening pace').toBe(false);
+          }
           const tokenCap = capFor(d, config.tokensPerMinute, d.tokens, windowSpan, config);
           const requestCap = capFor(d, requestsPerRequestWindow(config), 1, requestSpan, config);
           const minuteCap = capFor(d, requestsPerTokenWindow(config), 1, windowSpan, config);
@@ -502,13 +523,15 @@ describe('standard gate properties', () => {
           for (const t of [
             ...sample(candidateTimes(earliest, until, config, true)),
             ...pacedCandidates(d.before, earliest, ends, interval),
+            ...pacedCandidates(d.before, earliest, ends, opening),
+            ...(openingUntil > earliest && openingUntil < ends ? [openingUntil] : []),
             ...sample(gridCandidates(earliest, ends, config)),
           ]) {
             const full =
               overfills(d.before, t, config.windowMs + slack, d.tokens, tokenCap, tokensOf) ||
               overfills(d.before, t, config.windowMs / 6 + slack, 1, requestCap, one) ||
               overfills(d.before, t, config.windowMs + slack, 1, minuteCap, one) ||
-              tooClose(starts, t, interval) ||
+              tooClose(starts, t, spacingAt(t)) ||
               !offGridFor(d, t, config);
             expect(full, `a slot at ${t - d.now} ms was free but the request was told ${JSON.stringify(d.result)}`).toBe(true);
           }

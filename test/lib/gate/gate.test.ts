@@ -468,10 +468,35 @@ describe('pacing', () => {
 
   it('spreads a burst that the windows would admit at once', () => {
     const g = gate({ minIntervalMs: 1_000 });
-    const starts = [0, 1, 2, 3].map(() => startOf(g.acquire(T0, 10)));
+    // Interactive work keeps the pace itself from the first start on.
+    const starts = [0, 1, 2, 3].map(() => startOf(g.acquire(T0, 10, 'interactive')));
     expect(starts).toEqual([T0, T0 + 1_000, T0 + 2_000, T0 + 3_000]);
     // A later request goes straight in once it is a pace away from every start.
-    expect(startOf(g.acquire(T0 + 4_500, 10))).toBe(T0 + 4_500);
+    expect(startOf(g.acquire(T0 + 4_500, 10, 'interactive'))).toBe(T0 + 4_500);
+  });
+
+  it('opens a window at the opening pace: batch starts in the first window after idle keep 1.5 paces apart', () => {
+    const g = gate({ minIntervalMs: 1_000, interactiveReserve: 0 });
+    const opening = [0, 1, 2].map(() => startOf(g.acquire(T0, 10)));
+    expect(opening).toEqual([T0, T0 + 1_500, T0 + 3_000]);
+    // Interactive work is not slowed by it, and the ordinary pace still holds around it.
+    expect(startOf(g.acquire(T0 + 3_100, 10, 'interactive'))).toBe(T0 + 4_000);
+    // A batch start is placed past the window's end at the ordinary pace: the opening ends a window after its first start.
+    expect(startOf(g.acquire(T0 + 59_900, 10))).toBe(T0 + 59_900);
+    expect(startOf(g.acquire(T0 + 60_000, 10))).toBe(T0 + 60_900);
+    expect(startOf(g.acquire(T0 + 60_000, 10))).toBe(T0 + 61_900);
+  });
+
+  it('opens a new window only once every charge has left the windows', () => {
+    const g = gate({ minIntervalMs: 1_000, interactiveReserve: 0 });
+    expect(startOf(g.acquire(T0, 10))).toBe(T0);
+    expect(startOf(g.acquire(T0 + 59_000, 10))).toBe(T0 + 59_000);
+    // The opening has ended, but a charge is still in the window: the ordinary pace applies.
+    expect(startOf(g.acquire(T0 + 61_000, 10))).toBe(T0 + 61_000);
+    expect(startOf(g.acquire(T0 + 61_000, 10))).toBe(T0 + 62_000);
+    // Idle again (every charge has left its window): the next batch opens a window at the opening pace.
+    const idle = T0 + 200_000;
+    expect([0, 1].map(() => startOf(g.acquire(idle, 10)))).toEqual([idle, idle + 1_500]);
   });
 
   it('keeps a reservation placed earlier than existing ones a pace away from them too, whatever its priority', () => {
@@ -480,9 +505,10 @@ describe('pacing', () => {
     // 6,000 more wait for the first charge to leave the window, about a minute later.
     const late = startOf(g.acquire(T0, 6_000));
     expect(late).toBeGreaterThanOrEqual(T0 + 60_000);
-    // A small request fits now, but not on top of the first start; an interactive one is paced as well.
-    expect(startOf(g.acquire(T0 + 200, 10))).toBe(T0 + 1_000);
-    expect(startOf(g.acquire(T0 + 200, 10, 'interactive'))).toBe(T0 + 2_000);
+    // A small request fits now, but not on top of the first start (in the opening, 1.5 paces away); an
+    // interactive one is paced as well.
+    expect(startOf(g.acquire(T0 + 200, 10))).toBe(T0 + 1_500);
+    expect(startOf(g.acquire(T0 + 200, 10, 'interactive'))).toBe(T0 + 2_500);
     // Arriving just before the reserved slot, it is placed a pace before or after it, never closer.
     const near = startOf(g.acquire(late - 300, 10));
     expect(Math.abs(near - late)).toBeGreaterThanOrEqual(1_000);
