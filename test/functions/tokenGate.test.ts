@@ -402,16 +402,17 @@ describe('tokenGate entity: in-flight leases and pacing', () => {
       op('status'),
     ]);
     expect(okValue<{ maxInFlight: number; minIntervalMs: number }>(run.results[0])).toMatchObject({ maxInFlight: 2, minIntervalMs: 500 });
-    // Paced half a second apart; the third finds both leases held.
+    // Batch opening an idle gate's window: paced 1.5 × half a second apart; the third finds both leases held.
     expect(granted(run.results[1]).startAt).toBe(T);
-    expect(granted(run.results[2]).startAt).toBe(T + 500);
+    expect(granted(run.results[2]).startAt).toBe(T + 750);
     const refused = okValue<AcquireDecision>(run.results[3]);
     expect(refused).toMatchObject({ kind: 'retry', reason: 'in_flight' });
     expect(okValue<GateStatus>(run.results[4])).toMatchObject({ inFlight: 2, maxInFlight: 2, minIntervalMs: 500, leaseMs: 300_000 });
 
     const settled = await invoke(T + 1000, run.state, [op('settle', { charged: 100, usedTokens: 40, startAt: T }), op('status'), acquireOp(100)]);
     expect(okValue<GateStatus>(settled.results[1]).inFlight).toBe(1);
-    expect(granted(settled.results[2]).startAt).toBe(T + 1000);
+    // A lease is free again; the start keeps the opening pace from the one at T + 750.
+    expect(granted(settled.results[2]).startAt).toBe(T + 1500);
   });
 
   it("releases a dead worker's lease after the lease timeout", async () => {
