@@ -2,12 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   ADAPTIVE,
-  AcquireDecision,
-  GateConfig,
   GateConfigError,
   GateConfigInput,
   GateState,
-  Priority,
   acquire,
   DEFAULT_LEASE_MS,
   GateStateV1,
@@ -16,14 +13,12 @@ import {
   initialGateState,
   leaseMsOf,
   minIntervalOf,
-  reconfigure,
-  reportUtilization,
   settle,
   status,
   upgradeGateState,
 } from '../../../src/lib/gate/index.js';
+import { T0, gateDriver, startOf } from './driver.js';
 
-const T0 = 1_800_000_000_000;
 const STANDARD: GateConfigInput = {
   mode: 'standard',
   tokensPerMinute: 10_000,
@@ -37,38 +32,7 @@ const STANDARD: GateConfigInput = {
   minIntervalMs: 0,
 };
 
-function gate(overrides: Partial<GateConfigInput> = {}) {
-  const config = gateConfigFrom({ ...STANDARD, ...overrides });
-  let state: GateState = initialGateState(T0, config);
-  return {
-    config,
-    get state() {
-      return state;
-    },
-    acquire(now: number, tokens: number, priority: Priority = 'batch'): AcquireDecision {
-      const step = acquire(state, now, { tokens, priority }, config);
-      state = step.state;
-      return step.result;
-    },
-    settle(now: number, report: Parameters<typeof settle>[2]) {
-      state = settle(state, now, report, config);
-    },
-    report(now: number, report: Parameters<typeof reportUtilization>[2]) {
-      state = reportUtilization(state, now, report, config);
-    },
-    status(now: number) {
-      return status(state, now, config);
-    },
-    reconfigure(now: number, next: GateConfig) {
-      state = reconfigure(state, now, config, next);
-    },
-  };
-}
-
-const startOf = (d: AcquireDecision) => {
-  if (d.kind !== 'granted') throw new Error(`expected a grant, got ${JSON.stringify(d)}`);
-  return d.startAt;
-};
+const gate = (overrides: Partial<GateConfigInput> = {}) => gateDriver(gateConfigFrom({ ...STANDARD, ...overrides }));
 
 describe('standard deployment', () => {
   it('grants at once while the window has room, then reserves the slot where the oldest charge leaves the window', () => {

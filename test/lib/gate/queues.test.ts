@@ -1,20 +1,16 @@
 /** Named queues in the gate, case by case: the protocol, nested limits, fair shares, bounded state. */
 import { describe, expect, it } from 'vitest';
 import {
-  AcquireDecision,
   AcquireQueue,
   GateConfigInput,
-  GateState,
-  Priority,
   acquire,
   gateConfigFrom,
-  initialGateState,
   reconfigure,
   settle,
 } from '../../../src/lib/gate/index.js';
+import { T0, gateDriver, startOf } from './driver.js';
 import { GateInputError, parseAcquire, runGateOperation } from '../../../src/lib/gate/operations.js';
 
-const T0 = 1_800_000_000_000;
 const W = 60_000;
 const STANDARD: GateConfigInput = {
   mode: 'standard',
@@ -29,26 +25,7 @@ const STANDARD: GateConfigInput = {
   maxInFlight: 0,
 };
 
-function gate(overrides: Partial<GateConfigInput> = {}) {
-  const config = gateConfigFrom({ ...STANDARD, ...overrides });
-  let state: GateState = initialGateState(T0, config);
-  return {
-    config,
-    get state() {
-      return state;
-    },
-    acquire(now: number, tokens: number, queue?: AcquireQueue, priority: Priority = 'batch'): AcquireDecision {
-      const step = acquire(state, now, { tokens, priority, ...(queue ? { queue } : {}) }, config);
-      state = step.state;
-      return step.result;
-    },
-  };
-}
-
-const startOf = (d: AcquireDecision) => {
-  if (d.kind !== 'granted') throw new Error(`expected a grant, got ${JSON.stringify(d)}`);
-  return d.startAt;
-};
+const gate = (overrides: Partial<GateConfigInput> = {}) => gateDriver(gateConfigFrom({ ...STANDARD, ...overrides }));
 
 describe('parseAcquire: queue', () => {
   it('takes a queue with its limits; null limits do not apply', () => {
