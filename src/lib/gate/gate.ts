@@ -337,8 +337,8 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
   const factor = factorAt(draft.adaptive, draft.clock, config);
   const scale = factor * shareOf(request.priority, present, config);
   const active = activeQueues(draft.queues, draft.clock, config);
-  // Idle: no charge in any window, past or reserved. The grant made now opens a window.
-  const opening = config.mode === 'standard' && draft.tokens.every((tokens) => tokens === 0);
+  // Idle: no charge in any window, past or reserved. The grant made now opens a window (only a paced gate has an opening pace).
+  const opening = config.mode === 'standard' && minIntervalOf(config) > 0 && draft.tokens.every((tokens) => tokens === 0);
   const admission: Admission = {
     factor,
     lead: request.priority === 'batch' ? leadBucketOf(draft.clock, config, present) : undefined,
