@@ -93,22 +93,28 @@ export function interactiveReserve(scenario: RunContext['scenario']): string | u
   return process.env.BENCH_GATE_RESERVE ?? (scenario.interactive === null ? '0' : undefined);
 }
 
-function settingsFor(context: RunContext): Record<string, string> {
-  const { scenario } = context;
+/** The gate's settings for a scenario (also what the packing study runs the gate with). */
+export function gateSettingsFor(scenario: RunContext['scenario']): Record<string, string> {
   const reserve = interactiveReserve(scenario);
   return {
     ...(reserve !== undefined ? { GATE_INTERACTIVE_RESERVE: reserve } : {}),
-    AZURE_OPENAI_ENDPOINT: context.endpoint,
-    AZURE_OPENAI_API_KEY: 'bench',
-    AZURE_OPENAI_DEPLOYMENT: context.deployment,
-    AZURE_OPENAI_MODEL: context.model,
-    AZURE_OPENAI_API_VERSION: context.apiVersion,
     GATE_MODE: scenario.mode,
     GATE_TOKENS_PER_MINUTE: String(scenario.tokensPerWindow),
     GATE_WINDOW_SECONDS: String(scenario.windowMs / 1000),
     GATE_START_TOLERANCE_MS: String(startToleranceMs()),
     GATE_WAKE_LEAD_MS: String(wakeLeadMs()),
     ...(scenario.ptuThreshold !== null ? { PTU_MAX_UTILIZATION: String(scenario.ptuThreshold) } : {}),
+  };
+}
+
+function settingsFor(context: RunContext): Record<string, string> {
+  return {
+    ...gateSettingsFor(context.scenario),
+    AZURE_OPENAI_ENDPOINT: context.endpoint,
+    AZURE_OPENAI_API_KEY: 'bench',
+    AZURE_OPENAI_DEPLOYMENT: context.deployment,
+    AZURE_OPENAI_MODEL: context.model,
+    AZURE_OPENAI_API_VERSION: context.apiVersion,
   };
 }
 
