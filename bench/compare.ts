@@ -141,7 +141,7 @@ async function main(): Promise<void> {
           tokensPerWindow: selectedScenarios[0]?.tokensPerWindow,
           requestsPerWindow: ((selectedScenarios[0]?.tokensPerWindow ?? 0) / 1000) * 6,
           simulatorLatency: LATENCY,
-          tokengateStartToleranceMs: startToleranceMs(),
+          tokengateStartToleranceMs: Object.fromEntries(selectedScenarios.map((scenario) => [scenario.id, startToleranceMs(scenario)])),
           plimitConcurrency: PLIMIT_CONCURRENCY,
         },
         definitions: {
