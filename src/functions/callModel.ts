@@ -47,7 +47,9 @@ export async function callModel(input: CallModelInput, context: InvocationContex
   } else {
     call = complete(job.provider, job.request, settings, model, options);
   }
-  const outcome = await call;
+  const answered = await call;
+  // Stamped before the status write below: the gate drains the header from the answer, not from the settle.
+  const outcome = withUtilizationTime(answered, Date.now());
   await running;
   if (outcome.kind === 'missed') {
     // Stopped by the client's fetch: nothing went out, the orchestration asks the gate again.
@@ -58,6 +60,11 @@ export async function callModel(input: CallModelInput, context: InvocationContex
   telemetry.modelCall(deployment, job.priority, callResultOf(outcome));
   if ((outcome.kind === 'completed' || outcome.kind === 'throttled') && outcome.utilization !== null) telemetry.ptuUtilization(deployment, 'header', outcome.utilization);
   context.log(correlated(`callModel attempt ${input.attempt}: ${outcome.kind}${outcome.kind === 'completed' ? '' : ` ${outcome.error.status ?? ''} ${outcome.error.code ?? ''}`}`, { requestId: job.id, batchId: job.batchId }));
+  return outcome;
+}
+
+function withUtilizationTime(outcome: AttemptOutcome, at: number): AttemptOutcome {
+  if ((outcome.kind === 'completed' || outcome.kind === 'throttled') && outcome.utilization !== null) return { ...outcome, utilizationAt: at };
   return outcome;
 }
 

@@ -55,8 +55,14 @@ describe('callModel', () => {
     const job = await queuedJob();
     model.replies.push({ status: 200, body: completionFor('hi'), headers: { 'azure-openai-deployment-utilization': '41.5%', 'x-ratelimit-remaining-tokens': '900' } });
     const sent = model.received.length;
+    const before = Date.now();
     const outcome = await callModel({ jobId: job.id, sendBy: Date.now() + 10_000, attempt: 1 }, context());
+    const after = Date.now();
     expect(outcome).toMatchObject({ kind: 'completed', usage: { total_tokens: 25 }, utilization: 0.415, headers: { remainingTokens: 900 } });
+    // When the header was read, so the gate drains it from the answer rather than from its settle.
+    const at = (outcome as { utilizationAt?: number }).utilizationAt;
+    expect(at).toBeGreaterThanOrEqual(before);
+    expect(at).toBeLessThanOrEqual(after);
     expect(model.received.length - sent).toBe(1);
     expect(model.received[model.received.length - 1]).toMatchObject({ max_tokens: 30, messages: [{ role: 'user' }] });
     expect(await cosmos.store.getJob(job.id)).toMatchObject({ status: 'running', attempts: 1 });

@@ -581,9 +581,12 @@ export function settle(state: GateState, now: number, report: SettleReport, conf
       draft.level = Math.max(0, draft.level + report.usedTokens - (report.counted ?? report.charged));
       if (report.charged > 0) draft.usageRatio = learnUsageRatio(draft.usageRatio, report.usedTokens / report.charged);
     }
-    // The header was measured when the call was answered, some time before this settle; the call's start
-    // is the latest moment known to precede it.
-    if (report.utilization !== undefined) applyUtilization(draft, { utilization: report.utilization, measuredAt: draft.clock, source: 'header' }, config, report.startAt);
+    // The header was measured when the call was answered, some time before this settle (the answer's time,
+    // when reported, drains it from then); the call's start is the latest moment known to precede it.
+    if (report.utilization !== undefined) {
+      const answeredAt = Math.max(report.startAt ?? Number.NEGATIVE_INFINITY, Math.min(report.utilizationAt ?? draft.clock, draft.clock));
+      applyUtilization(draft, { utilization: report.utilization, measuredAt: answeredAt, source: 'header' }, config, report.startAt);
+    }
   }
   if (report.throttled) {
     draft.pausedUntil = Math.max(draft.pausedUntil, draft.clock + report.throttled.retryAfterMs);

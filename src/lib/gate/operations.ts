@@ -128,6 +128,7 @@ export function parseSettle(input: unknown): SettleReport {
   if (o.counted !== undefined) report.counted = number(o.counted, 'counted', nonNegative, 'a number of tokens, 0 or more');
   if (o.usedTokens !== undefined) report.usedTokens = number(o.usedTokens, 'usedTokens', nonNegative, 'a number of tokens, 0 or more');
   if (o.utilization !== undefined) report.utilization = number(o.utilization, 'utilization', nonNegative, 'a fraction, 0 or more');
+  if (o.utilizationAt !== undefined) report.utilizationAt = number(o.utilizationAt, 'utilizationAt', nonNegative, 'epoch milliseconds');
   if (o.failure !== undefined) report.failure = oneOf<CallFailure>(o.failure, 'failure', CALL_FAILURES);
   if (o.throttled !== undefined) {
     const t = object(o.throttled, 'throttled');

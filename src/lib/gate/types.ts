@@ -85,6 +85,11 @@ export interface SettleReport {
   readonly throttled?: { readonly kind: ThrottleKind; readonly retryAfterMs: number };
   /** `azure-openai-deployment-utilization` of the response, as a fraction (0.632 for "63.2%"). */
   readonly utilization?: number;
+  /**
+   * When that response came (epoch ms). The level drains from then, not from the settle, which may come
+   * a while later; taken within [startAt, now], so a caller's clock can shift it only inside the call.
+   */
+  readonly utilizationAt?: number;
   /** The call failed in a way that counts against the deployment's circuit breaker. */
   readonly failure?: CallFailure;
   /**

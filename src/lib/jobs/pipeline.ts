@@ -167,7 +167,7 @@ export function settleReportFor(charge: number, startAt: number, outcome: Attemp
       return {
         ...base,
         ...(outcome.usage ? { usedTokens: outcome.usage.total_tokens } : {}),
-        ...(outcome.utilization !== null ? { utilization: outcome.utilization } : {}),
+        ...utilizationOf(outcome),
         ...providerLimitsOf(outcome.limits),
         ...(exhaustedForMs !== null ? { exhaustedForMs } : {}),
       };
@@ -177,13 +177,19 @@ export function settleReportFor(charge: number, startAt: number, outcome: Attemp
       return {
         ...base,
         throttled: { kind: outcome.throttle, retryAfterMs: outcome.retryAfterMs ?? 0 },
-        ...(outcome.utilization !== null ? { utilization: outcome.utilization } : {}),
+        ...utilizationOf(outcome),
         ...providerLimitsOf(outcome.limits),
       };
     case 'transient':
     case 'permanent':
       return base;
   }
+}
+
+/** The utilization header of an answer, and when it came if known. */
+function utilizationOf(outcome: { readonly utilization: number | null; readonly utilizationAt?: number }): { utilization?: number; utilizationAt?: number } {
+  if (outcome.utilization === null) return {};
+  return { utilization: outcome.utilization, ...(outcome.utilizationAt !== undefined ? { utilizationAt: outcome.utilizationAt } : {}) };
 }
 
 /** The per-minute limits an OpenAI-compatible provider's headers stated, for its gate; nothing when none came. */

@@ -13,6 +13,8 @@ export type CallOutcome =
       readonly usage: Usage | null;
       /** `azure-openai-deployment-utilization` as a fraction (0.632 for "63.2%"); PTU deployments only. */
       readonly utilization: number | null;
+      /** When the answer carrying `utilization` came (epoch ms, the caller's clock); set by callModel. */
+      readonly utilizationAt?: number;
       readonly headers: { readonly remainingTokens: number | null; readonly remainingRequests: number | null };
       /** OpenAI-compatible providers only: the limits their `x-ratelimit-*` headers state. */
       readonly limits?: ProviderRateLimits;
@@ -23,6 +25,8 @@ export type CallOutcome =
       readonly throttle: ThrottleKind;
       readonly retryAfterMs: number | null;
       readonly utilization: number | null;
+      /** When the answer carrying `utilization` came (epoch ms, the caller's clock); set by callModel. */
+      readonly utilizationAt?: number;
       readonly error: JobError;
       /** OpenAI-compatible providers only: the limits their `x-ratelimit-*` headers state. */
       readonly limits?: ProviderRateLimits;

@@ -303,6 +303,22 @@ describe('provisioned deployment', () => {
     expect(g.acquire(T0 + 500, 7_000)).toMatchObject({ kind: 'granted', startAt: T0 + 14_000 });
   });
 
+  it("drains a settle's header from when its answer came, taken within the call's start and the settle", () => {
+    // 60,000 per minute drains 1 token per ms. Nothing was granted after the call, so the header is the level.
+    const settled = (utilizationAt: number) => {
+      const g = ptu();
+      const start = startOf(g.acquire(T0, 6_000));
+      g.settle(T0 + 3_000, { charged: 6_000, startAt: start, usedTokens: 6_000, utilization: 0.3, utilizationAt });
+      return g.status(T0 + 3_000).utilization! * 60_000;
+    };
+    // Answered at 1 s with 30% (18,000), settled at 3 s: 2,000 have drained since the answer.
+    expect(settled(T0 + 1_000)).toBeCloseTo(16_000, 0);
+    // A time before the call's start (another machine's clock) counts from the start.
+    expect(settled(T0 - 5_000)).toBeCloseTo(15_000, 0);
+    // A time after the settle counts as the settle: the header as it stands.
+    expect(settled(T0 + 10_000)).toBeCloseTo(18_000, 0);
+  });
+
   it("lets a settle's header only raise the level when a grant entered the bucket after that call started", () => {
     const g = ptu();
     const first = startOf(g.acquire(T0, 6_000));

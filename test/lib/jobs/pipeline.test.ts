@@ -42,6 +42,19 @@ describe('settleReportFor: what the provider said reaches its gate', () => {
     expect(() => parseSettle({ charged: 100, notSent: 'yes' })).toThrow('notSent must be true or false');
   });
 
+  it('carries a PTU header with the time its answer came, which the entity accepts; a bad time is refused', () => {
+    const answer = completed() as Extract<AttemptOutcome, { kind: 'completed' }>;
+    const ptu: AttemptOutcome = { ...answer, utilization: 0.62, utilizationAt: 1_700_000_000_123 };
+    const report = settleReportFor(100, 5, ptu);
+    expect(report).toEqual({ charged: 100, startAt: 5, usedTokens: 15, utilization: 0.62, utilizationAt: 1_700_000_000_123 });
+    expect(parseSettle(JSON.parse(JSON.stringify(report)))).toEqual(report);
+    // Without a time the header is taken as of the settle; without a header no time is sent.
+    expect(settleReportFor(100, 5, { ...answer, utilization: 0.62 })).not.toHaveProperty('utilizationAt');
+    expect(settleReportFor(100, 5, { ...answer, utilizationAt: 1 })).not.toHaveProperty('utilizationAt');
+    expect(() => parseSettle({ charged: 100, utilization: 0.5, utilizationAt: -1 })).toThrow('utilizationAt');
+    expect(() => parseSettle({ charged: 100, utilization: 0.5, utilizationAt: 'now' })).toThrow('utilizationAt');
+  });
+
   it("carries the provider's per-minute limits, leaving out one it did not send (or sent as 0)", () => {
     const report = settleReportFor(100, 5, completed(limits({ limitTokens: 150_000, limitRequests: 600, remainingTokens: 149_000, remainingRequests: 599, resetTokensMs: 400, resetRequestsMs: 100 })));
     expect(report).toEqual({ charged: 100, startAt: 5, usedTokens: 15, providerLimits: { tokensPerMinute: 150_000, requestsPerMinute: 600 } });
