@@ -94,7 +94,7 @@ export const runJob: OrchestrationHandler = function* (context: OrchestrationCon
     const outcome = (yield context.df.callActivity(ACTIVITY_NAMES.callModel, call)) as AttemptOutcome;
     // Fire and forget: the gate applies it in order with everyone else's operations. Every grant is
     // settled, a missed one too, so its in-flight lease is released.
-    context.df.signalEntity(gate, GATE_OPERATIONS.settle, withCallFailure(settleReportFor(input.charge, decision.startAt, outcome, decision.counted), outcome));
+    context.df.signalEntity(gate, GATE_OPERATIONS.settle, withCallFailure(settleReportFor(input.charge, decision.startAt, outcome, decision.counted, input.promptTokens), outcome));
     if (outcome.kind === 'missed') {
       if (++deferrals > MAX_DEFERRALS) return yield* finish(deferredTooOften());
     } else {
@@ -142,6 +142,7 @@ function* acquireSlot(context: OrchestrationContext, input: RunJobInput): Genera
     const acquired = (yield context.df.callEntity(new df.EntityId(ENTITY_NAMES.tokenGate, deployment), GATE_OPERATIONS.acquire, {
       tokens: input.charge,
       priority: input.priority,
+      ...(input.promptTokens !== undefined ? { promptTokens: input.promptTokens } : {}),
       ...(input.queue !== undefined ? { queue: input.queue } : {}),
       ...(bound !== undefined ? { maxWaitMs: bound } : {}),
     })) as GateResult<AcquireDecision>;

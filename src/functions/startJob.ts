@@ -9,6 +9,7 @@ import { Job } from '../lib/jobs/job.js';
 import { runJobInputFor } from '../lib/jobs/pipeline.js';
 import { gateKeyFor } from '../lib/model/providers.js';
 import { RetryPolicy } from '../lib/jobs/retryPolicy.js';
+import { promptPartOf } from '../lib/model/charge.js';
 import { JobStore } from '../lib/store/jobStore.js';
 import { ORCHESTRATION_NAMES } from './names.js';
 
@@ -26,7 +27,12 @@ export async function startJobOnce(
   try {
     await client.startNew(ORCHESTRATION_NAMES.runJob, {
       instanceId: job.id,
-      input: runJobInputFor({ jobId: job.id, deployment: job.deployment, charge: job.charge, priority: job.priority }, policy, queue, job.providers?.map(gateKeyFor)),
+      input: runJobInputFor(
+        { jobId: job.id, deployment: job.deployment, charge: job.charge, priority: job.priority, ...promptOf(job) },
+        policy,
+        queue,
+        job.providers?.map(gateKeyFor),
+      ),
     });
   } catch (error) {
     const existing = await client.getStatus(job.id).catch(() => undefined);
@@ -35,6 +41,12 @@ export async function startJobOnce(
   }
   await store.updateJob(job.id, { status: 'waiting', at: new Date().toISOString() });
   return 'started';
+}
+
+/** The prompt's part of the job's charge, worked out from its stored request (no prompt text leaves here). */
+function promptOf(job: Job): { promptTokens?: number } {
+  const promptTokens = promptPartOf(job.charge, job.request);
+  return promptTokens === undefined ? {} : { promptTokens };
 }
 
 /**

@@ -6,7 +6,7 @@
 import { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dispatchJobs } from '../../src/functions/dispatchJobs.js';
 import { ORCHESTRATION_NAMES } from '../../src/functions/names.js';
 import { loadSettings } from '../../src/lib/config.js';
@@ -68,6 +68,21 @@ describe('dispatchJobs', () => {
       expect((await cosmos.store.getJob(message.jobId))?.status).toBe('waiting');
       expect(await dispatchJobs([message], context())).toEqual(['already_started']);
     });
+  });
+
+  it("passes the prompt's part of the charge to the orchestration, worked out from the stored request", async () => {
+    const message = await queuedMessage();
+    const inputs: unknown[] = [];
+    const recording: OrchestrationHandler = function* (context: OrchestrationContext) {
+      inputs.push(context.df.getInput());
+      yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + 3_600_000));
+    };
+    await withEngine(new Map([[ORCHESTRATION_NAMES.runJob, orchestratorExecutor(recording)]]), async (_engine, context) => {
+      expect(await dispatchJobs([message], context())).toEqual(['started']);
+      await vi.waitFor(() => expect(inputs.length).toBeGreaterThan(0));
+    });
+    // defaultMaxTokens 10: the charge is the prompt plus a budget of 10.
+    expect(inputs[0]).toMatchObject({ jobId: message.jobId, charge: message.charge, promptTokens: message.charge - 10 });
   });
 
   it('recognises an instance a concurrent delivery already started', async () => {

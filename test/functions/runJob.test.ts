@@ -121,6 +121,22 @@ describe('runJob orchestration', () => {
     expect(t.signals).toEqual([{ operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 5_000, usedTokens: 120 } }]);
   });
 
+  it("asks the gate with the prompt's part of the charge and settles with it, so a PTU gate learns the completion share", async () => {
+    const asked: unknown[] = [];
+    const t = await drive(
+      {
+        acquire: (now, input) => {
+          asked.push(input);
+          return granted(now, 5_000);
+        },
+        callModel: () => completed,
+      },
+      { ...INPUT, promptTokens: 200 },
+    );
+    expect(asked).toEqual([expect.objectContaining({ tokens: 1_200, promptTokens: 200 })]);
+    expect(t.signals).toEqual([{ operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 5_000, usedTokens: 120, promptTokens: 200 } }]);
+  });
+
   it('sets no timer when the slot is within the wake lead', async () => {
     const t = await drive({ acquire: (now) => granted(now, 400), callModel: () => completed }, { ...INPUT, wakeLeadMs: 1_000 });
     expect(t.timers).toEqual([]);
@@ -310,7 +326,7 @@ describe('runJob orchestration', () => {
 
 describe('startJobOnce: the queue limits reach the orchestration', () => {
   const job = (queue?: { id: string; name: string }) =>
-    ({ id: 'job-q', deployment: 'gpt-4o', charge: 10, priority: 'batch', status: 'queued', ...(queue ? { queue } : {}) }) as unknown as Job;
+    ({ id: 'job-q', deployment: 'gpt-4o', request: { messages: [], max_tokens: 4 }, charge: 10, priority: 'batch', status: 'queued', ...(queue ? { queue } : {}) }) as unknown as Job;
   const storedQueue = (id: string, limits: QueueLimits): StoredQueue =>
     ({ etag: 'e1', queue: { id, name: 'team-a', providers: [], limits, priority: 'batch', createdAt: '', updatedAt: '' } }) as StoredQueue;
 
@@ -340,6 +356,8 @@ describe('startJobOnce: the queue limits reach the orchestration', () => {
     const { input, logs } = await start(job(), storedQueue('q1', { tokens: 1, requests: 1, windowSeconds: 1 }));
     expect(input.queue).toBeUndefined();
     expect(logs).toEqual([]);
+    // The prompt's part of the charge: 10 less the budget of 4.
+    expect(input.promptTokens).toBe(6);
   });
 
   it('fixes the wake lead of the settings (GATE_WAKE_LEAD_MS, default 1000 ms) into the input', async () => {

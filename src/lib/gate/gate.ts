@@ -75,6 +75,11 @@ export interface GateState {
   readonly queues?: QueueLoads;
   /** Provisioned: what calls really use as a share of their charge, learned from settles; absent: 1. */
   readonly usageRatio?: number;
+  /**
+   * Provisioned: what calls that named their prompt really use of their completion budget (the charge
+   * past the prompt), learned from the settles of such calls; absent: none settled yet.
+   */
+  readonly completionRatio?: number;
   /** Provisioned: when the latest grant's charge entered the level; absent: none since this state began. */
   readonly lastAdmittedAt?: number;
   /**
@@ -140,6 +145,7 @@ interface Draft {
   inFlightRetryUntil: number;
   queues: MutableQueueLoads | undefined;
   usageRatio: number | undefined;
+  completionRatio: number | undefined;
   lastAdmittedAt: number | undefined;
   inFlightSurplus: number | undefined;
   surplusAhead: number[];
@@ -150,13 +156,14 @@ const freeze = (draft: Draft): GateState => {
   trimEnd(draft.tokens);
   trimEnd(draft.requests);
   trimEnd(draft.surplusAhead);
-  const { queues, usageRatio, lastAdmittedAt, inFlightSurplus, surplusAhead, openingUntil, ...rest } = draft;
+  const { queues, usageRatio, completionRatio, lastAdmittedAt, inFlightSurplus, surplusAhead, openingUntil, ...rest } = draft;
   const frozen = freezeQueues(queues);
   return {
     v: 2,
     ...rest,
     ...(frozen === undefined ? {} : { queues: frozen }),
     ...(usageRatio === undefined ? {} : { usageRatio }),
+    ...(completionRatio === undefined ? {} : { completionRatio }),
     ...(lastAdmittedAt === undefined ? {} : { lastAdmittedAt }),
     ...(inFlightSurplus === undefined || inFlightSurplus <= 0 ? {} : { inFlightSurplus }),
     ...(surplusAhead.length === 0 ? {} : { surplusAhead }),
@@ -183,6 +190,7 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
     inFlightRetryUntil: state.inFlightRetryUntil,
     queues: advanceQueues(state.queues, now, config),
     usageRatio: state.usageRatio,
+    completionRatio: state.completionRatio,
     lastAdmittedAt: state.lastAdmittedAt,
     inFlightSurplus: state.inFlightSurplus,
     surplusAhead: [...(state.surplusAhead ?? [])],
@@ -361,7 +369,7 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
     const retryAt = Math.min(next, earliestLeaseExpiry(draft.leases, config) ?? next);
     return { state: freeze(draft), result: { kind: 'retry', retryAt: Math.ceil(retryAt), reason: 'in_flight' } };
   }
-  const counted = config.mode === 'provisioned' ? expectedUsage(request.tokens, draft.usageRatio) : request.tokens;
+  const counted = config.mode === 'provisioned' ? expectedUsage(request.tokens, draft, request.promptTokens) : request.tokens;
   const startAt =
     config.mode === 'standard'
       ? reserveStandard(draft, request.tokens, admission, earliest, latest, config)
@@ -580,6 +588,8 @@ export function settle(state: GateState, now: number, report: SettleReport, conf
     if (report.usedTokens !== undefined) {
       draft.level = Math.max(0, draft.level + report.usedTokens - (report.counted ?? report.charged));
       if (report.charged > 0) draft.usageRatio = learnUsageRatio(draft.usageRatio, report.usedTokens / report.charged);
+      const budget = report.charged - (report.promptTokens ?? report.charged);
+      if (budget > 0) draft.completionRatio = learnUsageRatio(draft.completionRatio, (report.usedTokens - report.promptTokens!) / budget);
     }
     // The header was measured when the call was answered, some time before this settle (the answer's time,
     // when reported, drains it from then); the call's start is the latest moment known to precede it.
@@ -604,11 +614,21 @@ export function settle(state: GateState, now: number, report: SettleReport, conf
  * for a 70% threshold with calls using 60% of their charge). The live header corrects the level on
  * every answer, so a ratio that drifts costs accuracy between answers, never more.
  */
-export function expectedUsage(charge: number, usageRatio: number | undefined): number {
-  return Math.min(charge, Math.max(1, Math.ceil(charge * (usageRatio ?? 1))));
+export function expectedUsage(
+  charge: number,
+  learned: { readonly usageRatio?: number | undefined; readonly completionRatio?: number | undefined },
+  promptTokens?: number,
+): number {
+  // A call that names its prompt is certain to use it; only its completion budget is a guess, and the
+  // share of budgets that calls use varies far less than the share of whole charges.
+  const expected =
+    promptTokens !== undefined && learned.completionRatio !== undefined
+      ? promptTokens + Math.ceil((charge - promptTokens) * learned.completionRatio)
+      : Math.ceil(charge * (learned.usageRatio ?? 1));
+  return Math.min(charge, Math.max(1, expected));
 }
 
-/** Each settle moves the ratio a fifth of the way to what that call used; kept within [0.05, 1]. */
+/** Each settle moves a ratio a fifth of the way to what that call used; kept within [0.05, 1]. */
 export const USAGE_RATIO_WEIGHT = 0.2;
 const MIN_USAGE_RATIO = 0.05;
 
@@ -685,6 +705,7 @@ export function reconfigure(state: GateState, now: number, previous: GateConfig,
     ...queuesRecut(draft, previous, next),
     // What calls use of their charge does not depend on the limits.
     ...(draft.usageRatio !== undefined && next.mode === 'provisioned' ? { usageRatio: draft.usageRatio } : {}),
+    ...(draft.completionRatio !== undefined && next.mode === 'provisioned' ? { completionRatio: draft.completionRatio } : {}),
   };
 }
 

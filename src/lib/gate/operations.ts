@@ -93,9 +93,11 @@ const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function parseAcquire(input: unknown): AcquireRequest {
   const o = object(input, 'acquire input');
-  const request = {
-    tokens: number(o.tokens, 'tokens', positiveInteger, 'a whole number above 0'),
+  const tokens = number(o.tokens, 'tokens', positiveInteger, 'a whole number above 0');
+  const request: AcquireRequest = {
+    tokens,
     priority: o.priority === undefined ? 'batch' : oneOf<Priority>(o.priority, 'priority', PRIORITIES),
+    ...(o.promptTokens !== undefined ? { promptTokens: number(o.promptTokens, 'promptTokens', (n) => Number.isInteger(n) && n >= 0 && n <= tokens, `a whole number from 0 to tokens (${tokens})`) } : {}),
   };
   return o.queue === undefined || o.queue === null ? request : { ...request, queue: parseAcquireQueue(o.queue) };
 }
@@ -127,6 +129,10 @@ export function parseSettle(input: unknown): SettleReport {
   }
   if (o.counted !== undefined) report.counted = number(o.counted, 'counted', nonNegative, 'a number of tokens, 0 or more');
   if (o.usedTokens !== undefined) report.usedTokens = number(o.usedTokens, 'usedTokens', nonNegative, 'a number of tokens, 0 or more');
+  if (o.promptTokens !== undefined) {
+    const charged = report.charged;
+    report.promptTokens = number(o.promptTokens, 'promptTokens', (n) => n >= 0 && n <= charged, `a number of tokens from 0 to charged (${charged})`);
+  }
   if (o.utilization !== undefined) report.utilization = number(o.utilization, 'utilization', nonNegative, 'a fraction, 0 or more');
   if (o.utilizationAt !== undefined) report.utilizationAt = number(o.utilizationAt, 'utilizationAt', nonNegative, 'epoch milliseconds');
   if (o.failure !== undefined) report.failure = oneOf<CallFailure>(o.failure, 'failure', CALL_FAILURES);

@@ -8,6 +8,11 @@ export interface AcquireRequest {
   readonly tokens: number;
   readonly priority: Priority;
   /**
+   * The prompt's part of `tokens` (the rest is the completion budget), when the caller knows it. A
+   * provisioned gate then counts the prompt whole and only the budget at the share calls use of it.
+   */
+  readonly promptTokens?: number;
+  /**
    * The named queue the work belongs to, with its own limits (they travel with the request, so the gate
    * needs no store). Absent: the deployment's default queue, which has no limits of its own.
    */
@@ -74,6 +79,8 @@ export interface SettleReport {
   readonly startAt?: number;
   /** Tokens the call really used (prompt + completion), when it completed. */
   readonly usedTokens?: number;
+  /** The acquire's `promptTokens`: with `usedTokens`, what share of its completion budget the call used. */
+  readonly promptTokens?: number;
   /** The grant's `counted`, when it had one: what the gate counted instead of the whole charge. */
   readonly counted?: number;
   /**

@@ -14,11 +14,21 @@ export interface DispatchMessage {
   readonly priority: Priority;
 }
 
+/** What a job's orchestration is started from: the dispatch message, and the prompt's part of the charge. */
+export interface JobStart extends DispatchMessage {
+  readonly promptTokens?: number;
+}
+
 export interface RunJobInput {
   readonly jobId: string;
   readonly deployment: string;
   readonly charge: number;
   readonly priority: Priority;
+  /**
+   * The prompt's part of `charge` (the rest is the completion budget): a provisioned gate counts it
+   * whole and learns what share of the budget calls use. Absent: the gate guesses from whole charges.
+   */
+  readonly promptTokens?: number;
   /** Fixed when the job starts, so every replay decides the same way. */
   readonly policy: RetryPolicy;
   /**
@@ -96,12 +106,13 @@ export interface RunJobOutput {
  * `providerKeys`: the gate keys of the providers the job recorded from its queue, in order (the first is
  * the job's own); it spills over along them instead of the app's deployments.
  */
-export function runJobInputFor(message: DispatchMessage, policy: RetryPolicy, queue?: AcquireQueue, providerKeys?: readonly string[]): RunJobInput {
+export function runJobInputFor(message: JobStart, policy: RetryPolicy, queue?: AcquireQueue, providerKeys?: readonly string[]): RunJobInput {
   return {
     jobId: message.jobId,
     deployment: message.deployment,
     charge: message.charge,
     priority: message.priority,
+    ...(message.promptTokens !== undefined ? { promptTokens: message.promptTokens } : {}),
     policy,
     ...(providerKeys !== undefined ? spilloverInputFor(providerKeys) : failoverInputFor(message.deployment)),
     ...(queue !== undefined ? { queue } : {}),
@@ -143,6 +154,9 @@ export function parseRunJobInput(input: unknown): RunJobInput {
   if (typeof o.jobId !== 'string' || o.jobId === '') problems.push('jobId must be a non-empty string');
   if (typeof o.deployment !== 'string' || o.deployment === '') problems.push('deployment must be a non-empty string');
   positive(o.charge, 'charge');
+  if (o.promptTokens !== undefined && !(typeof o.promptTokens === 'number' && Number.isInteger(o.promptTokens) && o.promptTokens >= 0 && typeof o.charge === 'number' && o.promptTokens <= o.charge)) {
+    problems.push('promptTokens must be a whole number from 0 to charge');
+  }
   if (!(PRIORITIES as readonly unknown[]).includes(o.priority)) problems.push(`priority must be one of ${PRIORITIES.join(', ')}`);
   positive(policy.maxAttempts, 'policy.maxAttempts');
   positive(policy.baseDelayMs, 'policy.baseDelayMs');
@@ -157,7 +171,7 @@ export function parseRunJobInput(input: unknown): RunJobInput {
  * slot's in-flight lease. A missed slot was never sent: it gives its lease and its charge back.
  * `counted`: the grant's, when the gate counted less than the charge (provisioned).
  */
-export function settleReportFor(charge: number, startAt: number, outcome: AttemptOutcome, counted?: number): SettleReport {
+export function settleReportFor(charge: number, startAt: number, outcome: AttemptOutcome, counted?: number, promptTokens?: number): SettleReport {
   const base = { charged: charge, startAt, ...(counted !== undefined ? { counted } : {}) };
   switch (outcome.kind) {
     case 'missed':
@@ -166,7 +180,7 @@ export function settleReportFor(charge: number, startAt: number, outcome: Attemp
       const exhaustedForMs = outcome.limits === undefined ? null : spentLimitResetMs(outcome.limits);
       return {
         ...base,
-        ...(outcome.usage ? { usedTokens: outcome.usage.total_tokens } : {}),
+        ...(outcome.usage ? { usedTokens: outcome.usage.total_tokens, ...(promptTokens !== undefined ? { promptTokens } : {}) } : {}),
         ...utilizationOf(outcome),
         ...providerLimitsOf(outcome.limits),
         ...(exhaustedForMs !== null ? { exhaustedForMs } : {}),

@@ -30,8 +30,23 @@ export class MissingCompletionBudgetError extends Error {
 }
 
 export function chargeFor(request: ChargeableRequest, model: string): number {
+  return countPromptTokens(request, model) + completionCharge(request);
+}
+
+/** The completion part of the charge: the budget for every choice. */
+export function completionCharge(request: ChargeableRequest): number {
   const budget = completionBudget(request);
   if (budget === undefined) throw new MissingCompletionBudgetError();
-  const choices = Math.max(request.n ?? 1, request.best_of ?? 1, 1);
-  return countPromptTokens(request, model) + budget * choices;
+  return budget * Math.max(request.n ?? 1, request.best_of ?? 1, 1);
+}
+
+/**
+ * The prompt part of a charge worked out by chargeFor, without counting the prompt again; undefined
+ * when the charge cannot hold the request's completion budget (a charge from elsewhere).
+ */
+export function promptPartOf(charge: number, request: ChargeableRequest): number | undefined {
+  const budget = completionBudget(request);
+  if (budget === undefined) return undefined;
+  const prompt = charge - completionCharge(request);
+  return prompt >= 0 ? prompt : undefined;
 }

@@ -22,9 +22,10 @@ export function gateDriver(config: GateConfig) {
     get state() {
       return state;
     },
-    /** Batch work by default; a queue's work is batch work of that queue. */
-    acquire(now: number, tokens: number, how: Priority | AcquireQueue = 'batch'): AcquireDecision {
-      const request = typeof how === 'string' ? { tokens, priority: how } : { tokens, priority: 'batch' as const, queue: how };
+    /** Batch work by default; a queue's work is batch work of that queue. `promptTokens`: the prompt's part of `tokens`. */
+    acquire(now: number, tokens: number, how: Priority | AcquireQueue = 'batch', promptTokens?: number): AcquireDecision {
+      const prompt = promptTokens === undefined ? {} : { promptTokens };
+      const request = typeof how === 'string' ? { tokens, priority: how, ...prompt } : { tokens, priority: 'batch' as const, queue: how, ...prompt };
       const step = acquire(state, now, request, config);
       state = step.state;
       return step.result;

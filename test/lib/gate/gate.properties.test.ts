@@ -45,6 +45,7 @@ import {
   nearGrid,
   overfills,
   tooClose,
+  tooCloseToSpans,
 } from './reference.js';
 
 // 10,000 cases per property in the suite; GATE_PROPERTY_RUNS searches harder (e.g. 200000) when changing the gate.
@@ -531,7 +532,7 @@ describe('standard gate properties', () => {
               overfills(d.before, t, config.windowMs + slack, d.tokens, tokenCap, tokensOf) ||
               overfills(d.before, t, config.windowMs / 6 + slack, 1, requestCap, one) ||
               overfills(d.before, t, config.windowMs + slack, 1, minuteCap, one) ||
-              tooClose(starts, t, spacingAt(t)) ||
+              tooCloseToSpans(starts, t, spacingAt(t), geometry(config)) ||
               !offGridFor(d, t, config);
             expect(full, `a slot at ${t - d.now} ms was free but the request was told ${JSON.stringify(d.result)}`).toBe(true);
           }

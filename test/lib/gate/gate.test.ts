@@ -334,6 +334,25 @@ describe('provisioned deployment', () => {
     expect(g.status(T0 + 400).utilization).toBeCloseTo(0.2, 10);
   });
 
+  it('counts a call that names its prompt as the prompt plus the share of its completion budget calls use', () => {
+    const g = ptu();
+    // Nothing learned yet: the whole charge.
+    const first = g.acquire(T0, 10_000, 'batch', 2_000);
+    expect(first).toMatchObject({ kind: 'granted', startAt: T0 });
+    expect(first).not.toHaveProperty('counted');
+    // It used its 2,000-token prompt and 1,600 of its 8,000-token budget (20%): the completion ratio moves a
+    // fifth of the way from 1 to 0.2 (0.84), the whole-charge ratio from 1 to 0.36 (0.872).
+    g.settle(T0 + 100, { charged: 10_000, startAt: T0, usedTokens: 3_600, promptTokens: 2_000 });
+    // A prompt-heavy call: 6,000 + 0.84 × 4,000, where the whole-charge ratio would have said 8,720.
+    expect(g.acquire(T0 + 100, 10_000, 'batch', 6_000)).toMatchObject({ kind: 'granted', counted: 6_000 + 3_360 });
+    // A call that does not name its prompt keeps the whole-charge ratio.
+    expect(g.acquire(T0 + 100, 10_000)).toMatchObject({ kind: 'granted', counted: 8_720 });
+    // A settle without the prompt teaches the completion ratio nothing.
+    g.settle(T0 + 200, { charged: 10_000, startAt: T0, usedTokens: 10_000 });
+    expect(g.state.completionRatio).toBeCloseTo(0.84, 10);
+    expect(g.state.usageRatio).toBeCloseTo(0.872 + 0.2 * (1 - 0.872), 10);
+  });
+
   it('counts what calls are expected to use, as settles show it, and reconciles each from what it counted', () => {
     const g = ptu();
     // Ten calls charged 1,000 each use 500: each settle moves the ratio a fifth of the way, 1 → 0.554.

@@ -27,6 +27,17 @@ const STANDARD: GateConfigInput = {
 
 const gate = (overrides: Partial<GateConfigInput> = {}) => gateDriver(gateConfigFrom({ ...STANDARD, ...overrides }));
 
+describe('parseAcquire: promptTokens', () => {
+  it("takes the prompt's part of the tokens, a whole number within them", () => {
+    expect(parseAcquire({ tokens: 10, promptTokens: 4 })).toEqual({ tokens: 10, priority: 'batch', promptTokens: 4 });
+    expect(parseAcquire({ tokens: 10, promptTokens: 10 })).toMatchObject({ promptTokens: 10 });
+    for (const bad of [11, -1, 1.5, '4']) {
+      expect(() => parseAcquire({ tokens: 10, promptTokens: bad })).toThrow(GateInputError);
+      expect(() => parseAcquire({ tokens: 10, promptTokens: bad })).toThrow('promptTokens');
+    }
+  });
+});
+
 describe('parseAcquire: queue', () => {
   it('takes a queue with its limits; null limits do not apply', () => {
     expect(parseAcquire({ tokens: 10, queue: { name: 'team-a', windowMs: 60_000, tokensPerWindow: 500, requestsPerWindow: null } })).toEqual({

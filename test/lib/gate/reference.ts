@@ -106,6 +106,23 @@ export function tooClose(starts: readonly number[], t: number, interval: number)
   return starts.some((s) => Math.abs(t - s) < interval);
 }
 
+/**
+ * Would a start at `t` fall within `interval` of the span of the starts that share a bucket? The gate's
+ * pace record keeps only each bucket's first and last start, so it never places a start between them:
+ * a gap there is as taken as the starts around it. Where one pace holds, such a gap is narrower than two
+ * paces and this is `tooClose`; only an opening's batch starts (1.5 paces apart) leave a gap an
+ * interactive start, at the plain pace, could have used.
+ */
+export function tooCloseToSpans(starts: readonly number[], t: number, interval: number, g: ReserveGeometry): boolean {
+  const spans = new Map<number, { first: number; last: number }>();
+  for (const s of starts) {
+    const k = bucketAt(s, g);
+    const span = spans.get(k);
+    spans.set(k, span === undefined ? { first: s, last: s } : { first: Math.min(span.first, s), last: Math.max(span.last, s) });
+  }
+  return [...spans.values()].some(({ first, last }) => t > first - interval && t < last + interval);
+}
+
 /** Smallest distance between any two starts (Infinity for fewer than two). */
 export function closestStarts(starts: readonly number[]): number {
   const sorted = [...starts].sort((a, b) => a - b);

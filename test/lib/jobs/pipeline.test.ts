@@ -55,6 +55,14 @@ describe('settleReportFor: what the provider said reaches its gate', () => {
     expect(() => parseSettle({ charged: 100, utilization: 0.5, utilizationAt: 'now' })).toThrow('utilizationAt');
   });
 
+  it("carries the prompt's part of the charge with what a completed call used, and nowhere else", () => {
+    const report = settleReportFor(100, 5, completed(), undefined, 40);
+    expect(report).toEqual({ charged: 100, startAt: 5, usedTokens: 15, promptTokens: 40 });
+    expect(parseSettle(JSON.parse(JSON.stringify(report)))).toEqual(report);
+    expect(settleReportFor(100, 5, { kind: 'missed' }, undefined, 40)).toEqual({ charged: 100, startAt: 5, notSent: true });
+    expect(() => parseSettle({ charged: 100, usedTokens: 15, promptTokens: 101 })).toThrow('promptTokens');
+  });
+
   it("carries the provider's per-minute limits, leaving out one it did not send (or sent as 0)", () => {
     const report = settleReportFor(100, 5, completed(limits({ limitTokens: 150_000, limitRequests: 600, remainingTokens: 149_000, remainingRequests: 599, resetTokensMs: 400, resetRequestsMs: 100 })));
     expect(report).toEqual({ charged: 100, startAt: 5, usedTokens: 15, providerLimits: { tokensPerMinute: 150_000, requestsPerMinute: 600 } });
@@ -99,6 +107,25 @@ describe('the gates a job tries', () => {
 
   it('a job without a provider list has no choice, as before', () => {
     expect(runJobInputFor(message, policy)).toEqual({ ...message, policy, wakeLeadMs: appSettings().wakeLeadMs });
+  });
+});
+
+describe("the prompt's part of the charge in a job's input", () => {
+  const policy = { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 8_000 };
+  const started = { jobId: 'job-p', deployment: 'gpt-4o', charge: 100, priority: 'batch', policy };
+
+  it('is carried when known and left out when not; an input without it is valid', () => {
+    expect(runJobInputFor({ jobId: 'job-p', deployment: 'gpt-4o', charge: 100, priority: 'batch', promptTokens: 30 }, policy).promptTokens).toBe(30);
+    expect(runJobInputFor({ jobId: 'job-p', deployment: 'gpt-4o', charge: 100, priority: 'batch' }, policy)).not.toHaveProperty('promptTokens');
+    expect(parseRunJobInput(started)).toEqual(started);
+    expect(parseRunJobInput({ ...started, promptTokens: 0 }).promptTokens).toBe(0);
+    expect(parseRunJobInput({ ...started, promptTokens: 100 }).promptTokens).toBe(100);
+  });
+
+  it('is refused when it is not a whole number of tokens within the charge', () => {
+    for (const bad of [-1, 101, 2.5, '30', Number.NaN]) {
+      expect(() => parseRunJobInput({ ...started, promptTokens: bad })).toThrow(/promptTokens/);
+    }
   });
 });
 

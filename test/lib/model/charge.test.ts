@@ -3,6 +3,8 @@ import {
   ChargeableRequest,
   chargeFor,
   completionBudget,
+  completionCharge,
+  promptPartOf,
   MissingCompletionBudgetError,
   withExplicitMaxTokens,
 } from '../../../src/lib/model/charge.js';
@@ -94,5 +96,18 @@ describe('withExplicitMaxTokens', () => {
     expect(kept).toBe(withCompletion);
     expect(kept.max_tokens).toBeUndefined();
     expect(chargeFor(kept, MODEL)).toBe(prompt + 128);
+  });
+});
+
+describe("promptPartOf: the prompt's part of a charge, without counting the prompt again", () => {
+  it('is the charge less the completion budget for every choice', () => {
+    const request = { messages, max_tokens: 200, n: 2 };
+    expect(completionCharge(request)).toBe(400);
+    expect(promptPartOf(chargeFor(request, MODEL), request)).toBe(prompt);
+  });
+
+  it('is undefined for a charge too small to hold the budget, or a request without one', () => {
+    expect(promptPartOf(399, { messages, max_tokens: 200, n: 2 })).toBeUndefined();
+    expect(promptPartOf(1_000, { messages })).toBeUndefined();
   });
 });
