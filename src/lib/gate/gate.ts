@@ -588,8 +588,10 @@ export function settle(state: GateState, now: number, report: SettleReport, conf
     if (report.usedTokens !== undefined) {
       draft.level = Math.max(0, draft.level + report.usedTokens - (report.counted ?? report.charged));
       if (report.charged > 0) draft.usageRatio = learnUsageRatio(draft.usageRatio, report.usedTokens / report.charged);
-      const budget = report.charged - (report.promptTokens ?? report.charged);
-      if (budget > 0) draft.completionRatio = learnUsageRatio(draft.completionRatio, (report.usedTokens - report.promptTokens!) / budget);
+      const prompt = report.promptTokens;
+      if (prompt !== undefined && report.charged > prompt) {
+        draft.completionRatio = learnUsageRatio(draft.completionRatio, (report.usedTokens - prompt) / (report.charged - prompt));
+      }
     }
     // The header was measured when the call was answered, some time before this settle (the answer's time,
     // when reported, drains it from then); the call's start is the latest moment known to precede it.
