@@ -52,7 +52,8 @@ function totals(requests: readonly BenchRequest[], model: string) {
   };
 }
 
-function idealStandard(scenario: Scenario, requests: readonly BenchRequest[], model: string, latency: Latency): IdealDrain {
+/** The perfect client on a standard deployment: each call in order at the earliest moment its rules admit it (ms from 0). */
+export function inOrderAdmissions(scenario: Scenario, requests: readonly BenchRequest[], model: string): { at: number; estimate: RequestEstimate }[] {
   let now = 0;
   const rules = createSimulatorRules({
     mode: 'standard',
@@ -62,17 +63,20 @@ function idealStandard(scenario: Scenario, requests: readonly BenchRequest[], mo
     model,
     clock: () => now,
   });
-  const { estimates, chargedTokens, usedTokens } = totals(requests, model);
-  let lastAnswerMs = 0;
-  requests.forEach((request, i) => {
+  return requests.map((request) => {
     for (;;) {
       const admission = rules.admit(request);
-      if (admission.admitted) break;
+      if (admission.admitted) return { at: now, estimate: admission.estimate };
       now += admission.retryAfterMs;
     }
-    lastAnswerMs = Math.max(lastAnswerMs, now + latencyOf(estimates[i]!, latency));
   });
-  return { lastAdmissionMs: now, lastAnswerMs, chargedTokens, usedTokens };
+}
+
+function idealStandard(scenario: Scenario, requests: readonly BenchRequest[], model: string, latency: Latency): IdealDrain {
+  const { chargedTokens, usedTokens } = totals(requests, model);
+  const admissions = inOrderAdmissions(scenario, requests, model);
+  const lastAnswerMs = Math.max(0, ...admissions.map(({ at, estimate }) => at + latencyOf(estimate, latency)));
+  return { lastAdmissionMs: admissions.at(-1)?.at ?? 0, lastAnswerMs, chargedTokens, usedTokens };
 }
 
 function idealProvisioned(scenario: Scenario, requests: readonly BenchRequest[], model: string, latency: Latency): IdealDrain {

@@ -26,7 +26,7 @@ import { createSimulatorRules, estimateRequest, SimulatorRules } from '../src/lo
 import { seededRandom } from '../src/local/simulator/prng.js';
 import { LATENCY, MODEL } from './deployment.js';
 import { Admission, meanWindowShare, steadyInterval } from './figures.js';
-import { generatedTokens, Latency, latencyOf } from './ideal.js';
+import { generatedTokens, inOrderAdmissions, Latency, latencyOf } from './ideal.js';
 import { Scenario, SCENARIOS, requestsPerWindow } from './scenarios.js';
 import { markdownTable } from './table.js';
 import { gateSettingsFor } from './tokengate.js';
@@ -115,22 +115,9 @@ export function gateSchedule(scenario: Scenario, requests: readonly BenchRequest
   return { admissions, throttled };
 }
 
-/** The perfect in-order client: each call at the earliest moment the deployment admits it. */
+/** The perfect in-order client of the bench's ideal drain. */
 export function inOrderSchedule(scenario: Scenario, requests: readonly BenchRequest[]): Schedule {
-  let now = 0;
-  const rules = rulesFor(scenario, () => now);
-  const admissions: Admission[] = [];
-  for (const request of requests) {
-    for (;;) {
-      const admission = rules.admit(request);
-      if (admission.admitted) {
-        admissions.push({ at: now, tokens: admission.estimate.estimate });
-        break;
-      }
-      now += admission.retryAfterMs;
-    }
-  }
-  return { admissions, throttled: 0 };
+  return { admissions: inOrderAdmissions(scenario, requests, MODEL).map(({ at, estimate }) => ({ at, tokens: estimate.estimate })), throttled: 0 };
 }
 
 /**

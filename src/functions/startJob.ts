@@ -6,10 +6,9 @@
 import { DurableClient } from 'durable-functions';
 import { AcquireQueue } from '../lib/gate/types.js';
 import { Job } from '../lib/jobs/job.js';
-import { runJobInputFor } from '../lib/jobs/pipeline.js';
+import { jobStartOf, runJobInputFor } from '../lib/jobs/pipeline.js';
 import { gateKeyFor } from '../lib/model/providers.js';
 import { RetryPolicy } from '../lib/jobs/retryPolicy.js';
-import { promptPartOf } from '../lib/model/charge.js';
 import { JobStore } from '../lib/store/jobStore.js';
 import { ORCHESTRATION_NAMES } from './names.js';
 
@@ -27,12 +26,7 @@ export async function startJobOnce(
   try {
     await client.startNew(ORCHESTRATION_NAMES.runJob, {
       instanceId: job.id,
-      input: runJobInputFor(
-        { jobId: job.id, deployment: job.deployment, charge: job.charge, priority: job.priority, ...promptOf(job) },
-        policy,
-        queue,
-        job.providers?.map(gateKeyFor),
-      ),
+      input: runJobInputFor(jobStartOf(job), policy, queue, job.providers?.map(gateKeyFor)),
     });
   } catch (error) {
     const existing = await client.getStatus(job.id).catch(() => undefined);
@@ -41,12 +35,6 @@ export async function startJobOnce(
   }
   await store.updateJob(job.id, { status: 'waiting', at: new Date().toISOString() });
   return 'started';
-}
-
-/** The prompt's part of the job's charge, worked out from its stored request (no prompt text leaves here). */
-function promptOf(job: Job): { promptTokens?: number } {
-  const promptTokens = promptPartOf(job.charge, job.request);
-  return promptTokens === undefined ? {} : { promptTokens };
 }
 
 /**

@@ -5,6 +5,7 @@ import { LATENCY, MODEL } from '../../bench/deployment.js';
 import { Scenario, SCENARIOS } from '../../bench/scenarios.js';
 import { BenchRequest, workloadFor } from '../../bench/workload.js';
 import { gateConfigFrom, minIntervalOf } from '../../src/lib/gate/config.js';
+import { busiestWindow } from '../../src/local/busiestWindow.js';
 import { estimateRequest } from '../../src/local/simulator/rules.js';
 
 const scenario: Scenario = { ...SCENARIOS.find((s) => s.id === 'a')!, tokensPerWindow: 6_000, windowMs: 6_000, jobs: 40, seed: 3 };
@@ -20,11 +21,6 @@ const config = gateConfigFrom({
   interactiveReserve: 0,
   startToleranceMs: 25,
 });
-
-/** The most tokens admitted in any half-open window of `windowMs` (windows that start at an admission cover every case). */
-function busiestWindow(admissions: readonly Admission[], windowMs: number): number {
-  return Math.max(...admissions.map(({ at }) => admissions.filter((a) => a.at >= at && a.at < at + windowMs).reduce((sum, a) => sum + a.tokens, 0)));
-}
 
 function smallestGap(admissions: readonly Admission[]): number {
   const times = admissions.map((a) => a.at).sort((x, y) => x - y);

@@ -3,7 +3,8 @@ import { failoverOrderFor } from '../config.js';
 import { AcquireQueue, CallFailure, PRIORITIES, Priority, ProviderLimitsReport, SettleReport } from '../gate/types.js';
 import { ProviderRateLimits, spentLimitResetMs } from '../model/outcome.js';
 import { appSettings } from '../settings.js';
-import { JobError, Usage } from './job.js';
+import { promptPartOf } from '../model/charge.js';
+import { Job, JobError, Usage } from './job.js';
 import { AttemptOutcome, RetryPolicy } from './retryPolicy.js';
 
 /** The event `producer` sends to Event Hub `jobs` for each job: ids and numbers only, no prompt text. */
@@ -17,6 +18,12 @@ export interface DispatchMessage {
 /** What a job's orchestration is started from: the dispatch message, and the prompt's part of the charge. */
 export interface JobStart extends DispatchMessage {
   readonly promptTokens?: number;
+}
+
+/** A stored job's start: the prompt's part of its charge is worked out from its request (no prompt text leaves here). */
+export function jobStartOf(job: Job): JobStart {
+  const promptTokens = promptPartOf(job.charge, job.request);
+  return { jobId: job.id, deployment: job.deployment, charge: job.charge, priority: job.priority, ...(promptTokens !== undefined ? { promptTokens } : {}) };
 }
 
 export interface RunJobInput {

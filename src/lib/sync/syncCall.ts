@@ -8,7 +8,7 @@
 import { AppSettings, failoverOrderFor } from '../config.js';
 import { JobError, Usage } from '../jobs/job.js';
 import { newJobs } from '../jobs/newJobs.js';
-import { RunJobInput, RunJobOutput } from '../jobs/pipeline.js';
+import { RunJobInput, RunJobOutput, jobStartOf } from '../jobs/pipeline.js';
 import { SubmittedItem } from '../jobs/submission.js';
 import { JobStore } from '../store/jobStore.js';
 
@@ -64,10 +64,7 @@ export async function runSyncCall(deps: SyncDeps, item: SubmittedItem, source: S
   const deadline = now() + settings.sync.maxWaitMs;
   const order = failoverOrderFor(settings, job.deployment);
   const input: RunJobInput = {
-    jobId: job.id,
-    deployment: job.deployment,
-    charge: job.charge,
-    priority: job.priority,
+    ...jobStartOf(job),
     policy: settings.retry,
     ...(order !== undefined ? { deployments: order, spilloverWaitMs: settings.spilloverWaitMs } : {}),
     deadline,
