@@ -4,8 +4,8 @@
  * simulator's own admission rules, the same jobs in many orders through four schedulers:
  *
  * - `gate`: TokenGate's gate functions (src/lib/gate) with the bench's settings; jobs ask in the given
- *   order, retry when told, and every call reaches the deployment exactly at its granted start (no
- *   runtime, no lateness: what the algorithm itself achieves).
+ *   order, retry when told, and every call reaches the deployment exactly at its granted start, which
+ *   its settle reports as its send time (no runtime, no lateness: what the algorithm itself achieves).
  * - `in order`: the perfect client of the bench's ideal drain, each call in order at the earliest
  *   moment the deployment admits it.
  * - `largest fit, paced`: an omniscient scheduler that sees every job at once and, whenever the pace
@@ -72,7 +72,7 @@ class Agenda {
   }
 }
 
-/** TokenGate's gate: asks 1 ms apart in `order`, retries when told, sends exactly at each granted start. */
+/** TokenGate's gate: asks 1 ms apart in `order`, retries when told, sends exactly at each granted start and says so when it settles. */
 export function gateSchedule(scenario: Scenario, requests: readonly BenchRequest[], config: GateConfig, latency: Latency): Schedule {
   const agenda = new Agenda();
   agenda.now = 1_800_000_000_000;
@@ -91,10 +91,11 @@ export function gateSchedule(scenario: Scenario, requests: readonly BenchRequest
     }
     const { startAt } = decision;
     agenda.at(Math.max(agenda.now, startAt), () => {
+      const sentAt = agenda.now;
       const admission = rules.admit(request);
       if (!admission.admitted) {
         throttled++;
-        state = settle(state, agenda.now, { charged: charge, startAt, throttled: { kind: admission.kind, retryAfterMs: admission.retryAfterMs } }, config);
+        state = settle(state, agenda.now, { charged: charge, startAt, sentAt, throttled: { kind: admission.kind, retryAfterMs: admission.retryAfterMs } }, config);
         agenda.at(agenda.now + admission.retryAfterMs, () => ask(request, charge));
         return;
       }
@@ -102,7 +103,7 @@ export function gateSchedule(scenario: Scenario, requests: readonly BenchRequest
       admissions.push({ at: agenda.now, tokens: estimate.estimate });
       const used = estimate.promptTokens + generatedTokens(estimate) * estimate.choices;
       agenda.at(agenda.now + latencyOf(estimate, latency), () => {
-        state = settle(state, agenda.now, { charged: charge, startAt, usedTokens: used }, config);
+        state = settle(state, agenda.now, { charged: charge, startAt, sentAt, usedTokens: used }, config);
       });
     });
   };

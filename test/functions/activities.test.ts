@@ -63,6 +63,10 @@ describe('callModel', () => {
     const at = (outcome as { utilizationAt?: number }).utilizationAt;
     expect(at).toBeGreaterThanOrEqual(before);
     expect(at).toBeLessThanOrEqual(after);
+    // And when the request went out, no later than the answer: the gate holds the charge from then.
+    const sentAt = (outcome as { sentAt?: number }).sentAt;
+    expect(sentAt).toBeGreaterThanOrEqual(before);
+    expect(sentAt).toBeLessThanOrEqual(at!);
     expect(model.received.length - sent).toBe(1);
     expect(model.received[model.received.length - 1]).toMatchObject({ max_tokens: 30, messages: [{ role: 'user' }] });
     expect(await cosmos.store.getJob(job.id)).toMatchObject({ status: 'running', attempts: 1 });
@@ -84,6 +88,9 @@ describe('callModel', () => {
     expect(outcome).toMatchObject({ kind: 'completed' });
     expect(model.received.length - sent).toBe(1);
     expect(model.receivedAt[model.receivedAt.length - 1]).toBeGreaterThanOrEqual(startAt);
+    // Sent no earlier than its start and no later than its send-by: a time the gate takes.
+    expect((outcome as { sentAt?: number }).sentAt).toBeGreaterThanOrEqual(startAt);
+    expect((outcome as { sentAt?: number }).sentAt).toBeLessThanOrEqual(startAt + 1_000);
   });
 
   it('an input from before the wake lead (no startAt) sends at once, as then', async () => {

@@ -137,6 +137,11 @@ describe('runJob orchestration', () => {
     expect(t.signals).toEqual([{ operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 5_000, usedTokens: 120, promptTokens: 200 } }]);
   });
 
+  it('settles with the time its call went out, so a standard gate holds the charge for its window from then', async () => {
+    const t = await drive({ acquire: (now) => granted(now, 5_000), callModel: (input) => ({ ...completed, sentAt: input.startAt! + 4 }) });
+    expect(t.signals).toEqual([{ operation: 'settle', input: { charged: 1_200, startAt: T0.getTime() + 5_000, usedTokens: 120, sentAt: T0.getTime() + 5_004 } }]);
+  });
+
   it('sets no timer when the slot is within the wake lead', async () => {
     const t = await drive({ acquire: (now) => granted(now, 400), callModel: () => completed }, { ...INPUT, wakeLeadMs: 1_000 });
     expect(t.timers).toEqual([]);

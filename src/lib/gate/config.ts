@@ -170,6 +170,15 @@ export function leadBuckets(config: GateConfig, interactivePresent: boolean): nu
   return Math.max(1, Math.round(config.bucketsPerWindow / (interactivePresent ? 60 : 10)));
 }
 
+/**
+ * Standard batch reservations keep idle capacity for work that can start sooner: a reservation beyond
+ * the look-ahead may not take what stood free in every bucket of the half window before its start (see
+ * `keepsIdleFree` in schedule.ts). This is that half window, in buckets.
+ */
+export function idleBuckets(config: GateConfig): number {
+  return Math.max(1, Math.round(config.bucketsPerWindow / 2));
+}
+
 /** First bucket beyond the look-ahead of a decision taken at `now`. */
 export function leadBucketOf(now: number, config: GateConfig, interactivePresent: boolean): number {
   return Math.floor((now * config.bucketsPerWindow) / config.windowMs) + leadBuckets(config, interactivePresent);

@@ -15,6 +15,7 @@
 import { AdaptiveState, FULL_QUOTA, factorAt, recordQuota429 } from './adaptive.js';
 import {
   GateConfig,
+  idleBuckets,
   inFlightLimit,
   leadBucketOf,
   leadBuckets,
@@ -43,7 +44,7 @@ import {
   recutOwn,
   touchQueue,
 } from './queues.js';
-import { addAt, at, bucketOf, bucketStart, fitsEveryRun, trimEnd } from './schedule.js';
+import { addAt, at, bucketOf, bucketStart, fitsEveryRun, keepsIdleFree, trimEnd } from './schedule.js';
 import { AcquireDecision, AcquireRequest, GateStatus, Priority, SettleReport, UtilizationReport } from './types.js';
 
 export interface GateState {
@@ -56,6 +57,14 @@ export interface GateState {
   readonly tokens: readonly number[];
   /** Standard: requests admitted per bucket. */
   readonly requests: readonly number[];
+  /**
+   * Standard: the charges (tokens and requests) of calls whose settle said when they were sent, moved
+   * out of `tokens`/`requests` into the bucket of that time (from `base`). Azure holds a charge for a
+   * window from the call's arrival, so these are held for a window and a bucket, without the start
+   * tolerance that covers a call whose send time is not known. Absent: none.
+   */
+  readonly sentTokens?: readonly number[];
+  readonly sentRequests?: readonly number[];
   /** Provisioned: bucket level at `clock`, every reservation up to then included. */
   readonly level: number;
   /** Provisioned: time of the newest utilization header applied. */
@@ -134,6 +143,8 @@ interface Draft {
   base: number;
   tokens: number[];
   requests: number[];
+  sentTokens: number[];
+  sentRequests: number[];
   level: number;
   observedAt: number;
   pausedUntil: number;
@@ -155,8 +166,10 @@ interface Draft {
 const freeze = (draft: Draft): GateState => {
   trimEnd(draft.tokens);
   trimEnd(draft.requests);
+  trimEnd(draft.sentTokens);
+  trimEnd(draft.sentRequests);
   trimEnd(draft.surplusAhead);
-  const { queues, usageRatio, completionRatio, lastAdmittedAt, inFlightSurplus, surplusAhead, openingUntil, ...rest } = draft;
+  const { queues, usageRatio, completionRatio, lastAdmittedAt, inFlightSurplus, surplusAhead, openingUntil, sentTokens, sentRequests, ...rest } = draft;
   const frozen = freezeQueues(queues);
   return {
     v: 2,
@@ -168,6 +181,8 @@ const freeze = (draft: Draft): GateState => {
     ...(inFlightSurplus === undefined || inFlightSurplus <= 0 ? {} : { inFlightSurplus }),
     ...(surplusAhead.length === 0 ? {} : { surplusAhead }),
     ...(openingUntil === undefined ? {} : { openingUntil }),
+    ...(sentTokens.length === 0 ? {} : { sentTokens }),
+    ...(sentRequests.length === 0 ? {} : { sentRequests }),
   };
 };
 
@@ -179,6 +194,8 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
     base: state.base,
     tokens: [...state.tokens],
     requests: [...state.requests],
+    sentTokens: [...(state.sentTokens ?? [])],
+    sentRequests: [...(state.sentRequests ?? [])],
     level: state.level,
     observedAt: state.observedAt,
     pausedUntil: state.pausedUntil,
@@ -210,6 +227,8 @@ function advance(state: GateState, requestedNow: number, config: GateConfig): Dr
       const drop = oldest - draft.base;
       draft.tokens.splice(0, drop);
       draft.requests.splice(0, drop);
+      draft.sentTokens.splice(0, drop);
+      draft.sentRequests.splice(0, drop);
       draft.base = oldest;
     }
     return draft;
@@ -346,7 +365,7 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
   const scale = factor * shareOf(request.priority, present, config);
   const active = activeQueues(draft.queues, draft.clock, config);
   // Idle: no charge in any window, past or reserved. The grant made now opens a window (only a paced gate has an opening pace).
-  const opening = config.mode === 'standard' && minIntervalOf(config) > 0 && draft.tokens.every((tokens) => tokens === 0);
+  const opening = config.mode === 'standard' && minIntervalOf(config) > 0 && [...draft.tokens, ...draft.sentTokens].every((tokens) => tokens === 0);
   const admission: Admission = {
     factor,
     lead: request.priority === 'batch' ? leadBucketOf(draft.clock, config, present) : undefined,
@@ -467,10 +486,23 @@ function reserveStandard(draft: Draft, tokens: number, admission: Admission, ear
     const share = effectiveCap(full, Math.floor(full * admission.factor * (1 - config.interactiveReserve)), amount);
     return (first) => (batchCapped(first, span, lead, admission.present) ? share : whole);
   };
+  // Charges of calls known to have been sent are held for their window alone, without the tolerance.
+  const sentTokens = { values: draft.sentTokens, span: windowSpan - extra };
+  const tokenCap = cap(config.tokensPerMinute, tokens, windowSpan);
   const constraints = [
-    fitsEveryRun(draft.tokens, draft.base, windowSpan, from, until, tokens, cap(config.tokensPerMinute, tokens, windowSpan)),
-    fitsEveryRun(draft.requests, draft.base, requestSpan, from, until, 1, cap(requestsPerRequestWindow(config), 1, requestSpan)),
-    fitsEveryRun(draft.requests, draft.base, windowSpan, from, until, 1, cap(requestsPerTokenWindow(config), 1, windowSpan)),
+    // Batch work booking ahead leaves idle capacity to work that can start sooner (`keepsIdleFree`).
+    admission.lead === undefined
+      ? fitsEveryRun(draft.tokens, draft.base, windowSpan, from, until, tokens, tokenCap, sentTokens)
+      : // Nothing can start before `earliest` (a pause), so capacity idle before it is nobody's to keep.
+        keepsIdleFree(draft.tokens, draft.base, windowSpan, from, until, tokens, tokenCap, sentTokens, Math.max(admission.lead, from), idleBuckets(config)),
+    fitsEveryRun(draft.requests, draft.base, requestSpan, from, until, 1, cap(requestsPerRequestWindow(config), 1, requestSpan), {
+      values: draft.sentRequests,
+      span: requestSpan - extra,
+    }),
+    fitsEveryRun(draft.requests, draft.base, windowSpan, from, until, 1, cap(requestsPerTokenWindow(config), 1, windowSpan), {
+      values: draft.sentRequests,
+      span: windowSpan - extra,
+    }),
   ];
   const nested = admission.nested?.(from, until);
   // Times before `cursor` are known to be too close to a granted start.
@@ -582,6 +614,7 @@ export function settle(state: GateState, now: number, report: SettleReport, conf
   const draft = advance(state, now, config);
   releaseLease(draft.leases, report.startAt, draft.clock, config);
   if (report.notSent && report.startAt !== undefined) refundUnsent(draft, report.startAt, report.counted ?? report.charged, config);
+  else if (report.sentAt !== undefined && report.startAt !== undefined) holdFromSend(draft, report.startAt, report.sentAt, report.charged, config);
   if (config.mode === 'provisioned') {
     // Azure reconciles the estimate with real usage when the call ends; so do we, from what we counted.
     if (report.counted !== undefined) draft.inFlightSurplus = Math.max(0, (draft.inFlightSurplus ?? 0) - (report.charged - report.counted));
@@ -652,6 +685,24 @@ function refundUnsent(draft: Draft, startAt: number, charged: number, config: Ga
   if (config.mode === 'standard' && i < draft.requests.length) draft.requests[i] = Math.max(0, draft.requests[i]! - 1);
 }
 
+/**
+ * Standard: a call whose settle says when it was sent is held for a window from then: its charge moves
+ * from its start's bucket, held with the start tolerance, to its send time's, held without. Only a send
+ * time within [startAt, startAt + tolerance] is taken (the client's fetch sends no later), and only a
+ * charge its start's bucket still holds (one settle per grant), so the count never drops below what
+ * Azure holds.
+ */
+function holdFromSend(draft: Draft, startAt: number, sentAt: number, charged: number, config: GateConfig): void {
+  if (config.mode !== 'standard' || toleranceBuckets(config) === 0) return;
+  if (!(sentAt >= startAt && sentAt <= startAt + config.startToleranceMs)) return;
+  const i = bucketOf(startAt, config) - draft.base;
+  if (i < 0 || (draft.tokens[i] ?? 0) < charged || (draft.requests[i] ?? 0) < 1) return;
+  draft.tokens[i] = draft.tokens[i]! - charged;
+  draft.requests[i] = draft.requests[i]! - 1;
+  addAt(draft.sentTokens, draft.base, bucketOf(sentAt, config), charged);
+  addAt(draft.sentRequests, draft.base, bucketOf(sentAt, config), 1);
+}
+
 export function reportUtilization(state: GateState, now: number, report: UtilizationReport, config: GateConfig): GateState {
   const draft = advance(state, now, config);
   if (config.mode === 'provisioned') applyUtilization(draft, report, config);
@@ -691,7 +742,8 @@ export function reconfigure(state: GateState, now: number, previous: GateConfig,
     previous.mode === next.mode && previous.windowMs === next.windowMs && previous.bucketsPerWindow === next.bucketsPerWindow;
   if (sameGeometry) return state;
   const draft = advance(state, now, previous);
-  const lastBusy = draft.tokens.length > 0 ? bucketStart(draft.base + draft.tokens.length, previous) : draft.clock;
+  const kept = Math.max(draft.tokens.length, draft.sentTokens.length);
+  const lastBusy = kept > 0 ? bucketStart(draft.base + kept, previous) : draft.clock;
   const settledAt =
     previous.mode === 'standard' ? lastBusy + previous.windowMs : drainsTo(draft.level, 0, lastBusy, previous);
   const fresh = initialGateState(draft.clock, next);
@@ -745,8 +797,11 @@ export function status(state: GateState, now: number, config: GateConfig): GateS
     tokensPerWindow: config.tokensPerMinute,
     requestsPerRequestWindow: requestsPerRequestWindow(config),
     factor: factorAt(draft.adaptive, draft.clock, config),
-    windowTokens: config.mode === 'standard' ? sum(draft.tokens, current - config.bucketsPerWindow + 1, current) : 0,
-    windowRequests: config.mode === 'standard' ? sum(draft.requests, current - config.bucketsPerWindow / 6 + 1, current) : 0,
+    windowTokens: config.mode === 'standard' ? sum(draft.tokens, current - config.bucketsPerWindow + 1, current) + sum(draft.sentTokens, current - config.bucketsPerWindow + 1, current) : 0,
+    windowRequests:
+      config.mode === 'standard'
+        ? sum(draft.requests, current - config.bucketsPerWindow / 6 + 1, current) + sum(draft.sentRequests, current - config.bucketsPerWindow / 6 + 1, current)
+        : 0,
     reservedTokens,
     reservedUntil: reservedTokens > 0 && lastReserved >= futureFrom ? bucketStart(lastReserved, config) : null,
     utilization: config.mode === 'provisioned' ? draft.level / capacity(config) : null,

@@ -127,6 +127,12 @@ export function parseSettle(input: unknown): SettleReport {
     if (typeof o.notSent !== 'boolean') throw new GateInputError('notSent must be true or false');
     report.notSent = o.notSent;
   }
+  if (o.sentAt !== undefined) {
+    if (report.startAt === undefined) throw new GateInputError('sentAt needs startAt: the grant whose call was sent');
+    if (report.notSent === true) throw new GateInputError('sentAt and notSent contradict each other: a call was sent or it was not');
+    const startAt = report.startAt;
+    report.sentAt = number(o.sentAt, 'sentAt', (n) => n >= startAt, `epoch milliseconds, no earlier than startAt (${startAt})`);
+  }
   if (o.counted !== undefined) report.counted = number(o.counted, 'counted', nonNegative, 'a number of tokens, 0 or more');
   if (o.usedTokens !== undefined) report.usedTokens = number(o.usedTokens, 'usedTokens', nonNegative, 'a number of tokens, 0 or more');
   if (o.promptTokens !== undefined) {

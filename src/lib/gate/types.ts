@@ -77,6 +77,12 @@ export interface SettleReport {
    * earliest live lease is released. Settle each grant once, sent or not (a missed slot too).
    */
   readonly startAt?: number;
+  /**
+   * When the call went out (epoch ms, taken by the model client's fetch as it sent): a standard gate
+   * then holds its charge for a window from then, no longer for the window plus the start tolerance from
+   * `startAt`. Taken only with `startAt`, and only within [startAt, startAt + tolerance].
+   */
+  readonly sentAt?: number;
   /** Tokens the call really used (prompt + completion), when it completed. */
   readonly usedTokens?: number;
   /** The acquire's `promptTokens`: with `usedTokens`, what share of its completion budget the call used. */

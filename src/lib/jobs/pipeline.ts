@@ -189,6 +189,7 @@ export function settleReportFor(charge: number, startAt: number, outcome: Attemp
         ...base,
         ...(outcome.usage ? { usedTokens: outcome.usage.total_tokens, ...(promptTokens !== undefined ? { promptTokens } : {}) } : {}),
         ...utilizationOf(outcome),
+        ...sentAtOf(outcome),
         ...providerLimitsOf(outcome.limits),
         ...(exhaustedForMs !== null ? { exhaustedForMs } : {}),
       };
@@ -199,6 +200,7 @@ export function settleReportFor(charge: number, startAt: number, outcome: Attemp
         ...base,
         throttled: { kind: outcome.throttle, retryAfterMs: outcome.retryAfterMs ?? 0 },
         ...utilizationOf(outcome),
+        ...sentAtOf(outcome),
         ...providerLimitsOf(outcome.limits),
       };
     case 'transient':
@@ -211,6 +213,11 @@ export function settleReportFor(charge: number, startAt: number, outcome: Attemp
 function utilizationOf(outcome: { readonly utilization: number | null; readonly utilizationAt?: number }): { utilization?: number; utilizationAt?: number } {
   if (outcome.utilization === null) return {};
   return { utilization: outcome.utilization, ...(outcome.utilizationAt !== undefined ? { utilizationAt: outcome.utilizationAt } : {}) };
+}
+
+/** When an answered call went out, if known: the gate then holds its charge for its window alone. */
+function sentAtOf(outcome: { readonly sentAt?: number }): { sentAt?: number } {
+  return outcome.sentAt === undefined ? {} : { sentAt: outcome.sentAt };
 }
 
 /** The per-minute limits an OpenAI-compatible provider's headers stated, for its gate; nothing when none came. */

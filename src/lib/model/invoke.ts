@@ -15,6 +15,7 @@ import {
   REMAINING_REQUESTS_HEADER,
   REMAINING_TOKENS_HEADER,
   utilizationFrom,
+  withSentAt,
 } from './outcome.js';
 import { sendingBy } from './sendByGuard.js';
 import { slotMissedIn } from './slotMissedError.js';
@@ -33,17 +34,18 @@ export interface CallOptions {
 export function callChatCompletion(client: AzureOpenAI, request: ChatCompletionRequest, options?: CallOptions & { readonly sendBy?: undefined }): Promise<CallOutcome>;
 export function callChatCompletion(client: AzureOpenAI, request: ChatCompletionRequest, options?: CallOptions): Promise<AttemptOutcome>;
 export async function callChatCompletion(client: AzureOpenAI, request: ChatCompletionRequest, options: CallOptions = {}): Promise<AttemptOutcome> {
+  // The request passes through untouched (fields the SDK does not type included); only streaming is
+  // forced off, because the outcome must hold the whole completion and its usage.
+  const params = { ...request, stream: false } as unknown as ChatCompletionCreateParamsNonStreaming;
+  const headers = options.clientRequestId ? { 'x-ms-client-request-id': options.clientRequestId } : undefined;
+  const { sending, result } = sendingBy(options.sendBy, () => client.chat.completions.create(params, headers ? { headers } : undefined).withResponse());
   try {
-    // The request passes through untouched (fields the SDK does not type included); only streaming is
-    // forced off, because the outcome must hold the whole completion and its usage.
-    const params = { ...request, stream: false } as unknown as ChatCompletionCreateParamsNonStreaming;
-    const headers = options.clientRequestId ? { 'x-ms-client-request-id': options.clientRequestId } : undefined;
-    const { data, response } = await sendingBy(options.sendBy, () => client.chat.completions.create(params, headers ? { headers } : undefined).withResponse());
-    return completedOutcome(data, response.headers);
+    const { data, response } = await result;
+    return withSentAt(completedOutcome(data, response.headers), sending.sentAt);
   } catch (error) {
     // The guard's refusal arrives wrapped by the SDK (a connection error); it is no failure of the endpoint.
     if (slotMissedIn(error) !== undefined) return { kind: 'missed' };
-    return classifyError(error);
+    return withSentAt(classifyError(error), sending.sentAt);
   }
 }
 

@@ -15,6 +15,8 @@ export type CallOutcome =
       readonly utilization: number | null;
       /** When the answer carrying `utilization` came (epoch ms, the caller's clock); set by callModel. */
       readonly utilizationAt?: number;
+      /** When the request went out (epoch ms, the caller's clock), taken by the client's fetch as it sent. */
+      readonly sentAt?: number;
       readonly headers: { readonly remainingTokens: number | null; readonly remainingRequests: number | null };
       /** OpenAI-compatible providers only: the limits their `x-ratelimit-*` headers state. */
       readonly limits?: ProviderRateLimits;
@@ -27,6 +29,8 @@ export type CallOutcome =
       readonly utilization: number | null;
       /** When the answer carrying `utilization` came (epoch ms, the caller's clock); set by callModel. */
       readonly utilizationAt?: number;
+      /** When the request went out (epoch ms, the caller's clock), taken by the client's fetch as it sent. */
+      readonly sentAt?: number;
       readonly error: JobError;
       /** OpenAI-compatible providers only: the limits their `x-ratelimit-*` headers state. */
       readonly limits?: ProviderRateLimits;
@@ -37,6 +41,11 @@ export type CallOutcome =
   | { readonly kind: 'permanent'; readonly error: JobError };
 
 export type CallOutcomeKind = CallOutcome['kind'];
+
+/** An answered call (completed or throttled: it certainly went out) with the time its request was sent. */
+export function withSentAt<O extends CallOutcome>(outcome: O, sentAt: number | undefined): O {
+  return sentAt !== undefined && (outcome.kind === 'completed' || outcome.kind === 'throttled') ? { ...outcome, sentAt } : outcome;
+}
 /** Every outcome but `completed`: what an error classifies as. */
 export type FailedOutcome = Exclude<CallOutcome, { readonly kind: 'completed' }>;
 

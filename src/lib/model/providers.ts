@@ -15,7 +15,7 @@ import { ChatCompletionRequest } from '../jobs/job.js';
 import { classifyError } from './classify.js';
 import { completedOutcome } from './invoke.js';
 import { AttemptOutcome } from '../jobs/retryPolicy.js';
-import { FailedOutcome, HeaderSource, rateLimitsFrom, retryAfterFromLimits } from './outcome.js';
+import { FailedOutcome, HeaderSource, rateLimitsFrom, retryAfterFromLimits, withSentAt } from './outcome.js';
 import { guardedFetch, sendingBy } from './sendByGuard.js';
 import { slotMissedIn } from './slotMissedError.js';
 
@@ -124,15 +124,16 @@ export async function completeOnProvider(
  * (epoch ms), a request that could not go out by then is not sent: `missed`. Never throws.
  */
 export async function callOpenAICompatible(client: OpenAI, model: string, request: ChatCompletionRequest, sendBy?: number): Promise<AttemptOutcome> {
+  const params = { ...request, model, stream: false } as unknown as ChatCompletionCreateParamsNonStreaming;
+  const { sending, result } = sendingBy(sendBy, () => client.chat.completions.create(params).withResponse());
   try {
-    const params = { ...request, model, stream: false } as unknown as ChatCompletionCreateParamsNonStreaming;
-    const { data, response } = await sendingBy(sendBy, () => client.chat.completions.create(params).withResponse());
-    const outcome = completedOutcome(data, response.headers);
+    const { data, response } = await result;
+    const outcome = withSentAt(completedOutcome(data, response.headers), sending.sentAt);
     const limits = rateLimitsFrom(response.headers);
     return limits === null ? outcome : { ...outcome, limits };
   } catch (error) {
     if (slotMissedIn(error) !== undefined) return { kind: 'missed' };
-    return classifyProviderError(error);
+    return withSentAt(classifyProviderError(error), sending.sentAt);
   }
 }
 

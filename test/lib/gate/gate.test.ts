@@ -84,6 +84,68 @@ describe('standard deployment', () => {
     expect(next).toBeLessThanOrEqual(T0 + 62_250);
   });
 
+  it('holds a call whose settle says when it was sent for its window from then: the tolerance is paid only until the answer', () => {
+    const g = gate({ startToleranceMs: 2_000, requestsPerMinute: 6 }); // 1 request per 10 s
+    expect(startOf(g.acquire(T0, 10_000))).toBe(T0);
+    // Sent 700 ms after its start, settled a second later: held until T0 + 700 + 60 s (and a 250 ms bucket), not T0 + 62 s.
+    g.settle(T0 + 1_700, { charged: 10_000, startAt: T0, usedTokens: 100, sentAt: T0 + 700 });
+    expect(g.status(T0 + 1_700)).toMatchObject({ windowTokens: 10_000, windowRequests: 1 });
+    const next = startOf(g.acquire(T0 + 1_700, 1));
+    expect(next).toBeGreaterThanOrEqual(T0 + 60_700);
+    expect(next).toBeLessThanOrEqual(T0 + 60_750);
+    // The request window likewise: the next call after it (that one's send time unknown) waits out its 10 s and its tolerance.
+    const after = startOf(g.acquire(T0 + 1_700, 1));
+    expect(after).toBeGreaterThanOrEqual(next + 12_000);
+  });
+
+  it('takes a send time only within the tolerance after its start, and only for a charge its bucket still holds', () => {
+    const tolerant = () => {
+      const g = gate({ startToleranceMs: 2_000 });
+      expect(startOf(g.acquire(T0, 10_000))).toBe(T0);
+      return g;
+    };
+    const heldUntil = (g: ReturnType<typeof tolerant>) => startOf(g.acquire(T0 + 3_000, 1));
+    const unknown = heldUntil(tolerant());
+    expect(unknown).toBeGreaterThanOrEqual(T0 + 62_000);
+    // Later than the client's fetch can send (past sendBy): ignored, the tolerance still holds it.
+    const late = tolerant();
+    late.settle(T0 + 3_000, { charged: 10_000, startAt: T0, usedTokens: 5, sentAt: T0 + 2_001 });
+    expect(heldUntil(late)).toBe(unknown);
+    // Naming a charge its start's bucket does not hold (a settle for a slot never granted): ignored.
+    const other = tolerant();
+    other.settle(T0 + 3_000, { charged: 10_000, startAt: T0 + 30_000, usedTokens: 5, sentAt: T0 + 30_000 });
+    expect(heldUntil(other)).toBe(unknown);
+    // A throttled call went out too: held from when it did.
+    const throttled = tolerant();
+    throttled.settle(T0 + 1_000, { charged: 10_000, startAt: T0, sentAt: T0, throttled: { kind: 'overloaded', retryAfterMs: 0 } });
+    expect(heldUntil(throttled)).toBeLessThanOrEqual(T0 + 60_250);
+  });
+
+  it('booking ahead, batch leaves capacity that stood idle for half a window before its start to work that can start sooner', () => {
+    const g = gate();
+    expect(startOf(g.acquire(T0, 5_000))).toBe(T0);
+    expect(startOf(g.acquire(T0 + 20_000, 4_000))).toBe(T0 + 20_000);
+    // 1,000 stand idle from T0 + 20 s until the first charge leaves at T0 + 60 s. Taking them there (5,000
+    // freed + 500 of the idle) would lock them for a window; the job waits for the second charge to leave.
+    const big = startOf(g.acquire(T0 + 20_000, 5_500));
+    expect(big).toBeGreaterThanOrEqual(T0 + 80_000);
+    expect(big).toBeLessThanOrEqual(T0 + 80_250);
+    // So a small job asking now still starts now.
+    expect(startOf(g.acquire(T0 + 20_000, 1_000))).toBe(T0 + 20_000);
+  });
+
+  it('does not keep idle capacity from a start within half a window and the look-ahead, nor from interactive work', () => {
+    const asked = (at: number, priority: 'batch' | 'interactive') => {
+      const g = gate();
+      g.acquire(T0, 5_000);
+      g.acquire(T0 + 20_000, 4_000);
+      return startOf(g.acquire(at, 5_500, priority));
+    };
+    // Asked 5 s before: the idle capacity is the job's to take, as it would be anybody's.
+    expect(asked(T0 + 55_000, 'batch')).toBeLessThanOrEqual(T0 + 60_250);
+    expect(asked(T0 + 20_000, 'interactive')).toBeLessThanOrEqual(T0 + 60_250);
+  });
+
   it('also caps requests per whole window when RPM is too small to split into sixths', () => {
     const g = gate({ requestsPerMinute: 3 });
     for (let i = 0; i < 3; i++) expect(startOf(g.acquire(T0 + i * 10_500, 1))).toBe(T0 + i * 10_500);

@@ -21,6 +21,23 @@ export function busiestInterval(grants: readonly Grant[], length: number, weight
   return best;
 }
 
+/** Largest total `weight` held at one moment, each over its half-open [from, to). */
+export function mostHeld(holds: readonly { readonly from: number; readonly to: number; readonly weight: number }[]): number {
+  // At equal times a hold ends before another begins: the intervals are half-open.
+  const edges = holds.flatMap((h) => [
+    { t: h.from, delta: h.weight },
+    { t: h.to, delta: -h.weight },
+  ]);
+  edges.sort((a, b) => a.t - b.t || a.delta - b.delta);
+  let held = 0;
+  let most = 0;
+  for (const edge of edges) {
+    held += edge.delta;
+    most = Math.max(most, held);
+  }
+  return most;
+}
+
 /**
  * Would adding `amount` at time `t` overfill some half-open interval of length `length` containing t?
  * `cap` may depend on where the interval starts, as long as it never grows with a later start: then
@@ -158,6 +175,47 @@ export const bucketBegin = (k: number, g: ReserveGeometry) => Math.ceil((k * g.w
 export function heldToShare(first: number, span: number, now: number, present: boolean, g: ReserveGeometry): boolean {
   const beyond = bucketAt(now, g) + leadOf(g, present);
   return first >= beyond || (present && first + span - 1 >= beyond);
+}
+
+/** A grant with, once its settle reported it, when its call went out. */
+export interface SentGrant extends Grant {
+  readonly sentAt?: number;
+}
+
+/**
+ * The README's rule that batch work booking ahead keeps idle capacity free, from the grants alone: would
+ * `amount` in bucket k leave some run of `span` buckets containing k with less room than what stood free
+ * in each of the `idle` buckets before k (the cap of the runs containing k less what a run ending there
+ * holds)? Only where all of those lie at or beyond `lead`. A run holds each charge from its start's bucket
+ * for `span` buckets, a sent call's from its send time's bucket for `sentSpan`; its cap is `capOf(its
+ * first bucket)`.
+ */
+export function takesIdleCapacity(
+  grants: readonly SentGrant[],
+  k: number,
+  amount: number,
+  geometry: { readonly span: number; readonly sentSpan: number; readonly idle: number; readonly lead: number },
+  capOf: (first: number) => number,
+  bucket: (t: number) => number,
+): boolean {
+  const { span, sentSpan, idle, lead } = geometry;
+  if (k - idle < lead) return false;
+  const heldAt = (x: number) => {
+    let held = 0;
+    for (const g of grants) {
+      const from = g.sentAt === undefined ? bucket(g.startAt) : bucket(g.sentAt);
+      const length = g.sentAt === undefined ? span : sentSpan;
+      if (from <= x && x < from + length) held += g.tokens;
+    }
+    return held;
+  };
+  // The runs containing k end at k .. k+span-1; their cap is the least of theirs.
+  let capHere = Number.POSITIVE_INFINITY;
+  for (let y = k; y < k + span; y++) capHere = Math.min(capHere, capOf(y - span + 1));
+  let idleRoom = Number.POSITIVE_INFINITY;
+  for (let x = k - idle; x < k; x++) idleRoom = Math.min(idleRoom, capHere - heldAt(x));
+  for (let y = k; y < k + span; y++) if (capOf(y - span + 1) - heldAt(y) < amount + Math.max(0, idleRoom)) return true;
+  return false;
 }
 
 /** Is `t` closer than `interval` to a point of the interactive pacing grid (bucket starts at multiples of gridBuckets)? */

@@ -55,6 +55,20 @@ describe('settleReportFor: what the provider said reaches its gate', () => {
     expect(() => parseSettle({ charged: 100, utilization: 0.5, utilizationAt: 'now' })).toThrow('utilizationAt');
   });
 
+  it('carries when an answered call went out, which the entity accepts with its slot; a contradicting or bad time is refused', () => {
+    const answer = completed() as Extract<AttemptOutcome, { kind: 'completed' }>;
+    const report = settleReportFor(100, 5, { ...answer, sentAt: 7 });
+    expect(report).toEqual({ charged: 100, startAt: 5, usedTokens: 15, sentAt: 7 });
+    expect(parseSettle(JSON.parse(JSON.stringify(report)))).toEqual(report);
+    const throttled: AttemptOutcome = { kind: 'throttled', throttle: 'rate_limit', retryAfterMs: 1_000, utilization: null, sentAt: 6, error: { status: 429, code: '429', message: 'slow down' } };
+    expect(settleReportFor(100, 5, throttled)).toEqual({ charged: 100, startAt: 5, throttled: { kind: 'rate_limit', retryAfterMs: 1_000 }, sentAt: 6 });
+    expect(settleReportFor(100, 5, completed())).not.toHaveProperty('sentAt');
+    expect(() => parseSettle({ charged: 100, sentAt: 7 })).toThrow('sentAt needs startAt');
+    expect(() => parseSettle({ charged: 100, startAt: 5, sentAt: 4 })).toThrow('sentAt must be epoch milliseconds, no earlier than startAt (5)');
+    expect(() => parseSettle({ charged: 100, startAt: 5, sentAt: 'soon' })).toThrow('sentAt');
+    expect(() => parseSettle({ charged: 100, startAt: 5, notSent: true, sentAt: 6 })).toThrow('contradict');
+  });
+
   it("carries the prompt's part of the charge with what a completed call used, and nowhere else", () => {
     const report = settleReportFor(100, 5, completed(), undefined, 40);
     expect(report).toEqual({ charged: 100, startAt: 5, usedTokens: 15, promptTokens: 40 });

@@ -104,14 +104,26 @@ beforeEach(() => {
   received.length = 0;
 });
 
-/** Calls once, checks one request reached the server and the outcome is plain JSON without the prompt. */
+/**
+ * Calls once, checks one request reached the server, the outcome is plain JSON without the prompt, and
+ * an answered call (completed or throttled) names when its request went out; returns it without that time.
+ */
 async function callOnce(replyWith: Reply, using: AzureOpenAI = client): Promise<CallOutcome> {
   reply = replyWith;
+  const before = Date.now();
   const outcome = await callChatCompletion(using, request);
+  const after = Date.now();
   expect(received).toHaveLength(1);
   expect(JSON.parse(JSON.stringify(outcome))).toEqual(outcome);
   if (outcome.kind !== 'completed') expect(JSON.stringify(outcome)).not.toContain(SECRET);
-  return outcome;
+  if (outcome.kind !== 'completed' && outcome.kind !== 'throttled') {
+    expect(outcome).not.toHaveProperty('sentAt');
+    return outcome;
+  }
+  const { sentAt, ...rest } = outcome;
+  expect(sentAt).toBeGreaterThanOrEqual(before);
+  expect(sentAt).toBeLessThanOrEqual(after);
+  return rest;
 }
 
 describe('callChatCompletion: success', () => {
@@ -363,11 +375,16 @@ describe('callChatCompletion: the send-by guard in the client\'s fetch', () => {
     expect(received).toHaveLength(0);
   });
 
-  it('a send-by still ahead: the call goes out as usual', async () => {
-    reply = (_req, res) => json(res, 200, completion);
+  it('a send-by still ahead: the call goes out as usual, and says when it went out (before the answer came)', async () => {
+    reply = (_req, res) => setTimeout(() => json(res, 200, completion), 40);
+    const before = Date.now();
     const outcome = await callChatCompletion(client, request, { sendBy: Date.now() + 10_000 });
+    const answered = Date.now();
     expect(outcome).toMatchObject({ kind: 'completed' });
     expect(received).toHaveLength(1);
+    const sentAt = (outcome as { sentAt?: number }).sentAt!;
+    expect(sentAt).toBeGreaterThanOrEqual(before);
+    expect(answered - sentAt).toBeGreaterThanOrEqual(35);
   });
 
   it('a call without send-by (the probe, other callers) is never stopped', async () => {

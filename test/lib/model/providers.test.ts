@@ -30,7 +30,12 @@ describe('completeOnProvider', () => {
       body: openAICompletion('hi there', 'llama-3.1-8b'),
       headers: { 'x-ratelimit-limit-requests': '500', 'x-ratelimit-remaining-requests': '499', 'x-ratelimit-limit-tokens': '200000', 'x-ratelimit-remaining-tokens': '199970', 'x-ratelimit-reset-requests': '120ms', 'x-ratelimit-reset-tokens': '9ms' },
     });
+    const sentFrom = Date.now();
     const outcome = await call();
+    const sentTo = Date.now();
+    // When the request went out, for the gate to hold its charge from then.
+    expect((outcome as { sentAt?: number }).sentAt).toBeGreaterThanOrEqual(sentFrom);
+    expect((outcome as { sentAt?: number }).sentAt).toBeLessThanOrEqual(sentTo);
     expect(outcome).toMatchObject({
       kind: 'completed',
       usage: { prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 },
@@ -76,7 +81,10 @@ describe('completeOnProvider', () => {
   it('classifies a 429: retry-after first, else the reset of the spent limit; one request each', async () => {
     const before = server.received.length;
     server.replies.push({ status: 429, body: { error: { type: 'requests', code: 'rate_limit_exceeded', message: 'Rate limit reached' } }, headers: { 'retry-after': '3' } });
-    expect(await call()).toMatchObject({ kind: 'throttled', throttle: 'rate_limit', retryAfterMs: 3000, error: { status: 429, code: 'rate_limit_exceeded' } });
+    const sentFrom = Date.now();
+    const throttled = await call();
+    expect(throttled).toMatchObject({ kind: 'throttled', throttle: 'rate_limit', retryAfterMs: 3000, error: { status: 429, code: 'rate_limit_exceeded' } });
+    expect((throttled as { sentAt?: number }).sentAt).toBeGreaterThanOrEqual(sentFrom);
     server.replies.push({
       status: 429,
       body: { error: { type: 'tokens', code: 'rate_limit_exceeded', message: 'Rate limit reached' } },
@@ -93,7 +101,10 @@ describe('completeOnProvider', () => {
     expect(await call()).toMatchObject({ kind: 'permanent', error: { status: 401, code: 'invalid_api_key' } });
     expect(await call({ ...provider, baseUrl: server.baseUrl.replace(/\/v1$/, '/v2') })).toMatchObject({ kind: 'permanent', error: { status: 404 } });
     server.replies.push({ status: 503, body: { error: { message: 'overloaded' } } });
-    expect(await call()).toMatchObject({ kind: 'transient', error: { status: 503 } });
+    const failed = await call();
+    expect(failed).toMatchObject({ kind: 'transient', error: { status: 503 } });
+    // A failure is not known to have reached the deployment's count: the gate keeps holding it with the tolerance.
+    expect(failed).not.toHaveProperty('sentAt');
   });
 
   it('a send-by passed before the request goes out: missed, and the provider receives nothing', async () => {

@@ -3,7 +3,7 @@
  * found by type along the cause chain, never by its text.
  */
 import { describe, expect, it } from 'vitest';
-import { APIConnectionError, APIConnectionTimeoutError, OpenAI } from 'openai';
+import { APIConnectionError, APIConnectionTimeoutError, OpenAI, RateLimitError } from 'openai';
 import { SlotMissedError, slotMissedIn } from '../../../src/lib/model/slotMissedError.js';
 import { guardedFetch, sendingBy } from '../../../src/lib/model/sendByGuard.js';
 
@@ -41,7 +41,8 @@ describe('guardedFetch through the openai client', () => {
     };
     try {
       const client = new OpenAI({ apiKey: 'k', baseURL: 'http://127.0.0.1:9/v1', maxRetries: 0, fetch: guardedFetch, organization: null, project: null, adminAPIKey: null });
-      const thrown = await sendingBy(Date.now() - 1, () => client.models.list()).then(
+      const missed = sendingBy(Date.now() - 1, () => client.models.list());
+      const thrown = await missed.result.then(
         () => undefined,
         (error: unknown) => error,
       );
@@ -49,11 +50,50 @@ describe('guardedFetch through the openai client', () => {
       expect(thrown).not.toBeInstanceOf(APIConnectionTimeoutError);
       expect(slotMissedIn(thrown)).toBeInstanceOf(SlotMissedError);
       expect(fetched).toBe(0);
+      expect(missed.sending.sentAt).toBeUndefined();
       // Outside a bound the same client fetches as usual.
       await client.models.list();
       expect(fetched).toBe(1);
     } finally {
       globalThis.fetch = realFetch;
     }
+  });
+
+  it('notes when the request went out, the moment it is handed to fetch, whether the call then succeeds or fails', async () => {
+    const realFetch = globalThis.fetch;
+    const fetchedAt: number[] = [];
+    let status = 200;
+    globalThis.fetch = async () => {
+      fetchedAt.push(Date.now());
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return new Response(status === 200 ? '{"data":[]}' : '{"error":{"message":"slow down"}}', { status, headers: { 'content-type': 'application/json' } });
+    };
+    try {
+      const client = new OpenAI({ apiKey: 'k', baseURL: 'http://127.0.0.1:9/v1', maxRetries: 0, fetch: guardedFetch, organization: null, project: null, adminAPIKey: null });
+      const before = Date.now();
+      const sent = sendingBy(Date.now() + 60_000, () => client.models.list());
+      expect(sent.sending.sentAt).toBeUndefined();
+      await sent.result;
+      const answered = Date.now();
+      expect(sent.sending.sentAt).toBe(fetchedAt[0]);
+      expect(sent.sending.sentAt!).toBeGreaterThanOrEqual(before);
+      // Taken as it was sent, not when the answer came back.
+      expect(answered - sent.sending.sentAt!).toBeGreaterThanOrEqual(25);
+
+      status = 429;
+      const throttled = sendingBy(undefined, () => client.models.list());
+      await expect(throttled.result).rejects.toBeInstanceOf(RateLimitError);
+      expect(throttled.sending.sentAt).toBe(fetchedAt[1]);
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  });
+
+  it('turns a synchronous throw into the result\'s rejection', async () => {
+    const failed = sendingBy(undefined, () => {
+      throw new Error('building the request failed');
+    });
+    await expect(failed.result).rejects.toThrow('building the request failed');
+    expect(failed.sending.sentAt).toBeUndefined();
   });
 });
