@@ -107,6 +107,13 @@ export function requestsPerTokenWindow(config: GateConfig): number {
   return Math.max(1, Math.floor(config.requestsPerMinute));
 }
 
+/**
+ * A sent call reaches Azure a moment after its request left, and Azure holds it from its arrival: once
+ * a settle reports the send time, the charge is held one bucket (W/240 by default) beyond its window
+ * from then, for that trip. Before, the start tolerance covers it.
+ */
+export const SENT_TRANSIT_BUCKETS = 1;
+
 /** Extra buckets every charge is held for, covering the start tolerance. */
 export function toleranceBuckets(config: GateConfig): number {
   return Math.ceil((config.startToleranceMs * config.bucketsPerWindow) / config.windowMs);

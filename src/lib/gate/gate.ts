@@ -25,6 +25,7 @@ import {
   pacingGridBuckets,
   requestsPerRequestWindow,
   requestsPerTokenWindow,
+  SENT_TRANSIT_BUCKETS,
   toleranceBuckets,
 } from './config.js';
 import { LeaseCounts, MutableLeases, NO_LEASES, earliestLeaseExpiry, liveLeases, pruneLeases, rebucketLeases, releaseLease, takeLease } from './leases.js';
@@ -486,8 +487,9 @@ function reserveStandard(draft: Draft, tokens: number, admission: Admission, ear
     const share = effectiveCap(full, Math.floor(full * admission.factor * (1 - config.interactiveReserve)), amount);
     return (first) => (batchCapped(first, span, lead, admission.present) ? share : whole);
   };
-  // Charges of calls known to have been sent are held for their window alone, without the tolerance.
-  const sentTokens = { values: draft.sentTokens, span: windowSpan - extra };
+  // Charges of calls known to have been sent are held without the tolerance (`sentSpan`).
+  const sentSpan = (span: number) => Math.min(span, span - extra + SENT_TRANSIT_BUCKETS);
+  const sentTokens = { values: draft.sentTokens, span: sentSpan(windowSpan) };
   const tokenCap = cap(config.tokensPerMinute, tokens, windowSpan);
   const constraints = [
     // Batch work booking ahead leaves idle capacity to work that can start sooner (`keepsIdleFree`).
@@ -497,11 +499,11 @@ function reserveStandard(draft: Draft, tokens: number, admission: Admission, ear
         keepsIdleFree(draft.tokens, draft.base, windowSpan, from, until, tokens, tokenCap, sentTokens, Math.max(admission.lead, from), idleBuckets(config)),
     fitsEveryRun(draft.requests, draft.base, requestSpan, from, until, 1, cap(requestsPerRequestWindow(config), 1, requestSpan), {
       values: draft.sentRequests,
-      span: requestSpan - extra,
+      span: sentSpan(requestSpan),
     }),
     fitsEveryRun(draft.requests, draft.base, windowSpan, from, until, 1, cap(requestsPerTokenWindow(config), 1, windowSpan), {
       values: draft.sentRequests,
-      span: windowSpan - extra,
+      span: sentSpan(windowSpan),
     }),
   ];
   const nested = admission.nested?.(from, until);
@@ -686,14 +688,14 @@ function refundUnsent(draft: Draft, startAt: number, charged: number, config: Ga
 }
 
 /**
- * Standard: a call whose settle says when it was sent is held for a window from then: its charge moves
- * from its start's bucket, held with the start tolerance, to its send time's, held without. Only a send
- * time within [startAt, startAt + tolerance] is taken (the client's fetch sends no later), and only a
- * charge its start's bucket still holds (one settle per grant), so the count never drops below what
- * Azure holds.
+ * Standard: a call whose settle says when it was sent is held for a window (and its trip) from then: its
+ * charge moves from its start's bucket, held with the start tolerance, to its send time's, held without.
+ * Only a send time within [startAt, startAt + tolerance] is taken (the client's fetch sends no later),
+ * and only a charge its start's bucket still holds (one settle per grant), so the count never drops below
+ * what Azure holds. A tolerance of one bucket or less would hold it no shorter: nothing moves.
  */
 function holdFromSend(draft: Draft, startAt: number, sentAt: number, charged: number, config: GateConfig): void {
-  if (config.mode !== 'standard' || toleranceBuckets(config) === 0) return;
+  if (config.mode !== 'standard' || toleranceBuckets(config) <= SENT_TRANSIT_BUCKETS) return;
   if (!(sentAt >= startAt && sentAt <= startAt + config.startToleranceMs)) return;
   const i = bucketOf(startAt, config) - draft.base;
   if (i < 0 || (draft.tokens[i] ?? 0) < charged || (draft.requests[i] ?? 0) < 1) return;

@@ -6,7 +6,8 @@
  * a charge is held for its window plus one bucket plus the tolerance, so at most W/(W+b+tolerance) of
  * the quota would be usable (97.9% of the tokens and 88.9% of the 10 s request window at the defaults),
  * were it not that a call's settle reports when it was sent: from then on its charge is held for a
- * window plus one bucket from that time, and the tolerance is paid only until the answer comes.
+ * window, its trip to Azure (a bucket) and one bucket more from that time, and the rest of the
+ * tolerance is paid only until the answer comes.
  */
 import { GateConfig } from './config.js';
 
@@ -49,36 +50,40 @@ export interface ShorterHeld {
  * Sums of the runs of `span` consecutive buckets that begin in [first, last]: their `values` plus, when
  * given, the `shorter` values held into their end (same `base`). Index i is the run beginning at `first + i`.
  */
-function sumsOfRuns(values: readonly number[], base: number, span: number, first: number, last: number, shorter?: ShorterHeld): number[] {
-  const prefix: number[] = [0];
-  const shorterPrefix: number[] = [0];
-  for (let j = first; j <= last + span - 1; j++) {
-    prefix.push(prefix[prefix.length - 1]! + at(values, base, j));
-    shorterPrefix.push(shorterPrefix[shorterPrefix.length - 1]! + (shorter === undefined ? 0 : at(shorter.values, base, j)));
-  }
-  const skipped = shorter === undefined ? 0 : span - shorter.span;
-  const sums: number[] = [];
-  for (let j = first; j <= last; j++) sums.push(prefix[j + span - first]! - prefix[j - first]! + shorterPrefix[j + span - first]! - shorterPrefix[j + skipped - first]!);
+function sumsOfRuns(values: readonly number[], base: number, span: number, first: number, last: number, shorter?: ShorterHeld): Float64Array {
+  const sums = new Float64Array(last - first + 1);
+  addRunSums(sums, values, base, span, first, 0);
+  // Empty when no call's send time is known (or the tolerance is a bucket or less): nothing to add.
+  if (shorter !== undefined && shorter.values.length > 0) addRunSums(sums, shorter.values, base, shorter.span, first, span - shorter.span);
   return sums;
 }
 
+/** Adds to sums[i] the total of `values` over the `span` buckets from `first + i + skip` (a sliding sum). */
+function addRunSums(sums: Float64Array, values: readonly number[], base: number, span: number, first: number, skip: number): void {
+  let total = 0;
+  const from = first + skip;
+  for (let j = from; j < from + span; j++) total += at(values, base, j);
+  for (let i = 0; i < sums.length; i++) {
+    sums[i]! += total;
+    total += at(values, base, from + i + span) - at(values, base, from + i);
+  }
+}
+
 /** The smallest (or with `sign` -1 the largest) of each `width` consecutive values: index i covers values[i .. i + width - 1]. */
-function sliding(values: readonly number[], width: number, sign: 1 | -1 = 1): number[] {
-  const out: number[] = [];
-  // Indices of candidates, their signed values increasing.
-  const candidates: number[] = [];
+function sliding(values: Float64Array, width: number, sign: 1 | -1): Float64Array {
+  const out = new Float64Array(Math.max(0, values.length - width + 1));
+  // Indices of candidates, their signed values increasing: a deque in a fixed array.
+  const candidates = new Int32Array(values.length);
   let head = 0;
+  let tail = 0;
   for (let i = 0; i < values.length; i++) {
-    while (candidates.length > head && sign * values[candidates[candidates.length - 1]!]! >= sign * values[i]!) candidates.pop();
-    candidates.push(i);
+    while (tail > head && sign * values[candidates[tail - 1]!]! >= sign * values[i]!) tail--;
+    candidates[tail++] = i;
     if (candidates[head]! <= i - width) head++;
-    if (i >= width - 1) out.push(values[candidates[head]!]!);
+    if (i >= width - 1) out[i - width + 1] = values[candidates[head]!]!;
   }
   return out;
 }
-
-const capsOf = (cap: number | ((first: number) => number), first: number, count: number): number[] =>
-  Array.from({ length: count }, (_, i) => (typeof cap === 'number' ? cap : cap(first + i)));
 
 /**
  * For each candidate bucket k in [from, until]: may `amount` be added to bucket k while every run of
@@ -95,19 +100,26 @@ export function fitsEveryRun(
   cap: number | ((first: number) => number),
   shorter?: ShorterHeld,
 ): boolean[] {
-  // The runs containing bucket k begin at k-span+1 .. k.
+  const capOf = typeof cap === 'number' ? () => cap : cap;
   const first = from - span + 1;
   const sums = sumsOfRuns(values, base, span, first, until, shorter);
-  const caps = capsOf(cap, first, sums.length);
-  return sliding(sums.map((sum, i) => caps[i]! - sum), span).map((room) => room >= amount);
+  const fits: boolean[] = [];
+  let lastOverfull = Number.NEGATIVE_INFINITY;
+  for (let j = first; j <= until; j++) {
+    if (sums[j - first]! + amount > capOf(j)) lastOverfull = j;
+    // The runs containing bucket j start at j-span+1 .. j.
+    if (j >= from) fits.push(lastOverfull < j - span + 1);
+  }
+  return fits;
 }
 
 /**
  * `fitsEveryRun`, and also leaving free, in every run that contains k, what stood free in each of the
  * `idle` buckets before k, where all of them lie at or beyond `lead` (before it, nothing more is asked):
- * the cap of the runs containing k (their least) less the most that a run ending in one of those buckets
- * holds. Capacity idle that long before a reservation is kept for work that can start sooner: taking it
- * would lock it for a window ahead.
+ * the cap of the runs containing k less the most that a run ending in one of those buckets holds.
+ * Capacity idle that long before a reservation is kept for work that can start sooner: taking it would
+ * lock it for a window ahead. The cap must never grow with a later first bucket (the reserve's does
+ * not), so the least cap of the runs containing k is that of the run beginning at k.
  */
 export function keepsIdleFree(
   values: readonly number[],
@@ -121,17 +133,20 @@ export function keepsIdleFree(
   lead: number,
   idle: number,
 ): boolean[] {
+  const capOf = typeof cap === 'number' ? () => cap : cap;
   // Runs beginning at from-idle-span+1 .. until: those ending in the idle buckets before `from`, and on.
   const first = from - idle - span + 1;
   const sums = sumsOfRuns(values, base, span, first, until, shorter);
-  const caps = capsOf(cap, first, sums.length);
-  const room = sliding(sums.map((sum, i) => caps[i]! - sum).slice(idle), span);
-  const capHere = sliding(caps.slice(idle), span);
+  const room = new Float64Array(sums.length - idle);
+  for (let i = 0; i < room.length; i++) room[i] = capOf(first + idle + i) - sums[idle + i]!;
+  const least = sliding(room, span, 1);
   // The runs ending in buckets k-idle .. k-1 begin at k-idle-span+1 .. k-span: index i for k = from + i.
-  const mostBefore = sliding(sums, idle, -1);
-  return room.map((free, i) => {
-    const idleFree = from + i - idle >= lead ? Math.max(0, capHere[i]! - mostBefore[i]!) : 0;
-    return free >= amount + idleFree;
-  });
+  const most = sliding(sums, idle, -1);
+  const fits: boolean[] = [];
+  for (let i = 0; i <= until - from; i++) {
+    const k = from + i;
+    const idleFree = k - idle >= lead ? Math.max(0, capOf(k) - most[i]!) : 0;
+    fits.push(least[i]! >= amount + idleFree);
+  }
+  return fits;
 }
-

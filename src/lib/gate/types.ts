@@ -79,8 +79,9 @@ export interface SettleReport {
   readonly startAt?: number;
   /**
    * When the call went out (epoch ms, taken by the model client's fetch as it sent): a standard gate
-   * then holds its charge for a window from then, no longer for the window plus the start tolerance from
-   * `startAt`. Taken only with `startAt`, and only within [startAt, startAt + tolerance].
+   * then holds its charge for a window and a bucket (its trip to Azure) from then, no longer for the
+   * window plus the start tolerance from `startAt`. Taken only with `startAt`, and only within
+   * [startAt, startAt + tolerance].
    */
   readonly sentAt?: number;
   /** Tokens the call really used (prompt + completion), when it completed. */

@@ -26,6 +26,7 @@ import {
   requestsPerRequestWindow,
   requestsPerTokenWindow,
   settle,
+  SENT_TRANSIT_BUCKETS,
   status,
   toleranceBuckets,
 } from '../../../src/lib/gate/index.js';
@@ -353,7 +354,7 @@ function play({ config, ops }: Scenario): Run {
       // Sent between its start and its send-by, and before this settle.
       const sentAt = grant && op.sentLate !== null ? Math.min(now, grant.startAt + Math.round(op.sentLate * config.startToleranceMs)) : undefined;
       // The README's rule: taken by a standard gate with a tolerance, while the start's bucket is still kept.
-      if (picked && sentAt !== undefined && config.mode === 'standard' && toleranceBuckets(config) > 0 && bucketOf(grant!.startAt, config) >= keptFrom(now)) {
+      if (picked && sentAt !== undefined && config.mode === 'standard' && toleranceBuckets(config) > SENT_TRANSIT_BUCKETS && bucketOf(grant!.startAt, config) >= keptFrom(now)) {
         grants[picked.i] = { ...grant!, sentAt };
       }
       state = settle(
@@ -493,12 +494,13 @@ describe('standard gate properties', () => {
       fc.property(scenarios('standard', { rateLimits: true, headers: false }), (scenario) => {
         const { grants } = play(scenario);
         const { config } = scenario;
-        // Azure holds a call for its window from when it arrives: a sent call's send time, as its settle
-        // reported it; any other call may have been sent up to the tolerance after its slot, so it is held
-        // as if the window were that much longer.
+        // Azure holds a call for its window from when it arrives: a sent call's up to a bucket (its trip)
+        // after its send time, as its settle reported it; any other call may have been sent up to the
+        // tolerance after its slot, so it is held as if the window were that much longer.
         const late = config.startToleranceMs;
+        const trip = (SENT_TRANSIT_BUCKETS * config.windowMs) / config.bucketsPerWindow;
         const holds = (length: number, weight: (g: Grant) => number) =>
-          grants.map((g) => (g.sentAt !== undefined ? { from: g.sentAt, to: g.sentAt + length, weight: weight(g) } : { from: g.startAt, to: g.startAt + length + late, weight: weight(g) }));
+          grants.map((g) => (g.sentAt !== undefined ? { from: g.sentAt, to: g.sentAt + trip + length, weight: weight(g) } : { from: g.startAt, to: g.startAt + length + late, weight: weight(g) }));
         expect(mostHeld(holds(config.windowMs, tokensOf))).toBeLessThanOrEqual(config.tokensPerMinute);
         expect(mostHeld(holds(config.windowMs / 6, one))).toBeLessThanOrEqual(requestsPerRequestWindow(config));
         expect(mostHeld(holds(config.windowMs, one))).toBeLessThanOrEqual(requestsPerTokenWindow(config));
@@ -545,7 +547,7 @@ describe('standard gate properties', () => {
           const runCap = (first: number) => (heldToShare(first, windowSpan, d.now, d.interactivePresent, geometry(config)) ? share : config.tokensPerMinute);
           const idleGeometry = {
             span: windowSpan,
-            sentSpan: windowSpan - toleranceBuckets(config),
+            sentSpan: Math.min(windowSpan, windowSpan - toleranceBuckets(config) + SENT_TRANSIT_BUCKETS),
             idle: idleBuckets(config),
             // Beyond the look-ahead, and not before the earliest start (a pause): only capacity some work could use sooner.
             lead: Math.max(bucketOf(d.now, config) + leadOf(geometry(config), d.interactivePresent), bucketOf(earliest, config)),

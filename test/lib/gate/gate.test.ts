@@ -84,15 +84,16 @@ describe('standard deployment', () => {
     expect(next).toBeLessThanOrEqual(T0 + 62_250);
   });
 
-  it('holds a call whose settle says when it was sent for its window from then: the tolerance is paid only until the answer', () => {
+  it('holds a call whose settle says when it was sent for its window and its trip from then: the tolerance is paid only until the answer', () => {
     const g = gate({ startToleranceMs: 2_000, requestsPerMinute: 6 }); // 1 request per 10 s
     expect(startOf(g.acquire(T0, 10_000))).toBe(T0);
-    // Sent 700 ms after its start, settled a second later: held until T0 + 700 + 60 s (and a 250 ms bucket), not T0 + 62 s.
+    // Sent 700 ms after its start, settled a second later: held for 60 s and a 250 ms bucket (its trip to
+    // Azure) from T0 + 700, rounded up to a bucket, not for 62 s from T0.
     g.settle(T0 + 1_700, { charged: 10_000, startAt: T0, usedTokens: 100, sentAt: T0 + 700 });
     expect(g.status(T0 + 1_700)).toMatchObject({ windowTokens: 10_000, windowRequests: 1 });
     const next = startOf(g.acquire(T0 + 1_700, 1));
-    expect(next).toBeGreaterThanOrEqual(T0 + 60_700);
-    expect(next).toBeLessThanOrEqual(T0 + 60_750);
+    expect(next).toBeGreaterThanOrEqual(T0 + 60_950);
+    expect(next).toBeLessThanOrEqual(T0 + 61_250);
     // The request window likewise: the next call after it (that one's send time unknown) waits out its 10 s and its tolerance.
     const after = startOf(g.acquire(T0 + 1_700, 1));
     expect(after).toBeGreaterThanOrEqual(next + 12_000);
@@ -118,7 +119,13 @@ describe('standard deployment', () => {
     // A throttled call went out too: held from when it did.
     const throttled = tolerant();
     throttled.settle(T0 + 1_000, { charged: 10_000, startAt: T0, sentAt: T0, throttled: { kind: 'overloaded', retryAfterMs: 0 } });
-    expect(heldUntil(throttled)).toBeLessThanOrEqual(T0 + 60_250);
+    expect(heldUntil(throttled)).toBeLessThanOrEqual(T0 + 60_500);
+    // A tolerance of one bucket holds a charge no longer than its trip would: nothing moves.
+    const short = gate({ startToleranceMs: 250 });
+    short.acquire(T0, 10_000);
+    short.settle(T0 + 1_000, { charged: 10_000, startAt: T0, usedTokens: 5, sentAt: T0 });
+    expect(short.state.sentTokens).toBeUndefined();
+    expect(short.state.tokens.reduce((a, b) => a + b, 0)).toBe(10_000);
   });
 
   it('booking ahead, batch leaves capacity that stood idle for half a window before its start to work that can start sooner', () => {

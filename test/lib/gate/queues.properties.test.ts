@@ -17,6 +17,7 @@ import {
   leadBuckets,
   requestsPerRequestWindow,
   requestsPerTokenWindow,
+  SENT_TRANSIT_BUCKETS,
   toleranceBuckets,
 } from '../../../src/lib/gate/index.js';
 import { Grant, ReserveGeometry, activeQueueCount, leadOf, bucketAt, bucketBegin, busiestInterval, fairShareCap, heldToShare, overfills, takesIdleCapacity } from './reference.js';
@@ -271,7 +272,7 @@ describe('named queues: nested limits', () => {
                 d.before,
                 bucketAt(t, g),
                 ask.tokens,
-                { span: windowSpan, sentSpan: windowSpan - toleranceBuckets(config), idle: idleBuckets(config), lead: bucketAt(d.now, g) + leadOf(g, d.interactivePresent) },
+                { span: windowSpan, sentSpan: Math.min(windowSpan, windowSpan - toleranceBuckets(config) + SENT_TRANSIT_BUCKETS), idle: idleBuckets(config), lead: bucketAt(d.now, g) + leadOf(g, d.interactivePresent) },
                 (first) => idleRunCap(bucketBegin(first, g)),
                 (at) => bucketAt(at, g),
               );
