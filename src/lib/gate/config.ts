@@ -180,7 +180,7 @@ export function leadBuckets(config: GateConfig, interactivePresent: boolean): nu
 /**
  * Standard batch reservations keep idle capacity for work that can start sooner: a reservation beyond
  * the look-ahead may not take what stood free in every bucket of the half window before its start (see
- * `keepsIdleFree` in schedule.ts). This is that half window, in buckets.
+ * `fitsEveryRun` in schedule.ts). This is that half window, in buckets.
  */
 export function idleBuckets(config: GateConfig): number {
   return Math.max(1, Math.round(config.bucketsPerWindow / 2));

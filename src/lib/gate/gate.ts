@@ -45,7 +45,7 @@ import {
   recutOwn,
   touchQueue,
 } from './queues.js';
-import { addAt, at, bucketOf, bucketStart, fitsEveryRun, keepsIdleFree, trimEnd } from './schedule.js';
+import { addAt, at, bucketOf, bucketStart, fitsEveryRun, trimEnd } from './schedule.js';
 import { AcquireDecision, AcquireRequest, GateStatus, Priority, SettleReport, UtilizationReport } from './types.js';
 
 export interface GateState {
@@ -366,7 +366,7 @@ export function acquire(state: GateState, now: number, request: AcquireRequest, 
   const scale = factor * shareOf(request.priority, present, config);
   const active = activeQueues(draft.queues, draft.clock, config);
   // Idle: no charge in any window, past or reserved. The grant made now opens a window (only a paced gate has an opening pace).
-  const opening = config.mode === 'standard' && minIntervalOf(config) > 0 && [...draft.tokens, ...draft.sentTokens].every((tokens) => tokens === 0);
+  const opening = config.mode === 'standard' && minIntervalOf(config) > 0 && draft.tokens.every((tokens) => tokens === 0) && draft.sentTokens.every((tokens) => tokens === 0);
   const admission: Admission = {
     factor,
     lead: request.priority === 'batch' ? leadBucketOf(draft.clock, config, present) : undefined,
@@ -491,12 +491,11 @@ function reserveStandard(draft: Draft, tokens: number, admission: Admission, ear
   const sentSpan = (span: number) => Math.min(span, span - extra + SENT_TRANSIT_BUCKETS);
   const sentTokens = { values: draft.sentTokens, span: sentSpan(windowSpan) };
   const tokenCap = cap(config.tokensPerMinute, tokens, windowSpan);
+  // Batch work booking ahead leaves idle capacity to work that can start sooner (`fitsEveryRun`). Nothing
+  // can start before `earliest` (a pause), so capacity idle before it is nobody's to keep.
+  const idle = admission.lead === undefined ? undefined : { lead: Math.max(admission.lead, from), buckets: idleBuckets(config) };
   const constraints = [
-    // Batch work booking ahead leaves idle capacity to work that can start sooner (`keepsIdleFree`).
-    admission.lead === undefined
-      ? fitsEveryRun(draft.tokens, draft.base, windowSpan, from, until, tokens, tokenCap, sentTokens)
-      : // Nothing can start before `earliest` (a pause), so capacity idle before it is nobody's to keep.
-        keepsIdleFree(draft.tokens, draft.base, windowSpan, from, until, tokens, tokenCap, sentTokens, Math.max(admission.lead, from), idleBuckets(config)),
+    fitsEveryRun(draft.tokens, draft.base, windowSpan, from, until, tokens, tokenCap, sentTokens, idle),
     fitsEveryRun(draft.requests, draft.base, requestSpan, from, until, 1, cap(requestsPerRequestWindow(config), 1, requestSpan), {
       values: draft.sentRequests,
       span: sentSpan(requestSpan),

@@ -86,9 +86,25 @@ function sliding(values: Float64Array, width: number, sign: 1 | -1): Float64Arra
 }
 
 /**
+ * Idle capacity a booking must leave free (see `fitsEveryRun`): what stood free in each of the `buckets`
+ * before a candidate, where all of them lie at or beyond `lead`.
+ */
+export interface IdleKept {
+  readonly lead: number;
+  readonly buckets: number;
+}
+
+/**
  * For each candidate bucket k in [from, until]: may `amount` be added to bucket k while every run of
  * `span` consecutive buckets that contains k stays within its cap (`cap`, or `cap(first bucket of the run)`)?
  * A run's sum is its `values` plus, when given, the `shorter` values held into its end (same `base`).
+ *
+ * With `idle`, the runs containing k must also leave free what stood free in each of the `idle.buckets`
+ * buckets before k, where all of them lie at or beyond `idle.lead` (before it, nothing more is asked):
+ * the cap of the runs containing k less the most that a run ending in one of those buckets holds.
+ * Capacity idle that long before a reservation is kept for work that can start sooner: taking it would
+ * lock it for a window ahead. The cap must then never grow with a later first bucket (the reserve's
+ * does not), so the least cap of the runs containing k is that of the run beginning at k.
  */
 export function fitsEveryRun(
   values: readonly number[],
@@ -99,53 +115,32 @@ export function fitsEveryRun(
   amount: number,
   cap: number | ((first: number) => number),
   shorter?: ShorterHeld,
+  idle?: IdleKept,
 ): boolean[] {
   const capOf = typeof cap === 'number' ? () => cap : cap;
-  const first = from - span + 1;
-  const sums = sumsOfRuns(values, base, span, first, until, shorter);
   const fits: boolean[] = [];
-  let lastOverfull = Number.NEGATIVE_INFINITY;
-  for (let j = first; j <= until; j++) {
-    if (sums[j - first]! + amount > capOf(j)) lastOverfull = j;
-    // The runs containing bucket j start at j-span+1 .. j.
-    if (j >= from) fits.push(lastOverfull < j - span + 1);
+  if (idle === undefined) {
+    const first = from - span + 1;
+    const sums = sumsOfRuns(values, base, span, first, until, shorter);
+    let lastOverfull = Number.NEGATIVE_INFINITY;
+    for (let j = first; j <= until; j++) {
+      if (sums[j - first]! + amount > capOf(j)) lastOverfull = j;
+      // The runs containing bucket j start at j-span+1 .. j.
+      if (j >= from) fits.push(lastOverfull < j - span + 1);
+    }
+    return fits;
   }
-  return fits;
-}
-
-/**
- * `fitsEveryRun`, and also leaving free, in every run that contains k, what stood free in each of the
- * `idle` buckets before k, where all of them lie at or beyond `lead` (before it, nothing more is asked):
- * the cap of the runs containing k less the most that a run ending in one of those buckets holds.
- * Capacity idle that long before a reservation is kept for work that can start sooner: taking it would
- * lock it for a window ahead. The cap must never grow with a later first bucket (the reserve's does
- * not), so the least cap of the runs containing k is that of the run beginning at k.
- */
-export function keepsIdleFree(
-  values: readonly number[],
-  base: number,
-  span: number,
-  from: number,
-  until: number,
-  amount: number,
-  cap: number | ((first: number) => number),
-  shorter: ShorterHeld | undefined,
-  lead: number,
-  idle: number,
-): boolean[] {
-  const capOf = typeof cap === 'number' ? () => cap : cap;
   // Runs beginning at from-idle-span+1 .. until: those ending in the idle buckets before `from`, and on.
-  const first = from - idle - span + 1;
+  const first = from - idle.buckets - span + 1;
   const sums = sumsOfRuns(values, base, span, first, until, shorter);
-  const room = new Float64Array(sums.length - idle);
-  for (let i = 0; i < room.length; i++) room[i] = capOf(first + idle + i) - sums[idle + i]!;
+  const room = new Float64Array(sums.length - idle.buckets);
+  for (let i = 0; i < room.length; i++) room[i] = capOf(first + idle.buckets + i) - sums[idle.buckets + i]!;
   const least = sliding(room, span, 1);
   // The runs ending in buckets k-idle .. k-1 begin at k-idle-span+1 .. k-span: index i for k = from + i.
-  const most = sliding(sums, idle, -1);
-  const fits: boolean[] = [];
+  const most = sliding(sums, idle.buckets, -1);
   for (let i = 0; i <= until - from; i++) {
     const k = from + i;
-    const idleFree = k - idle >= lead ? Math.max(0, capOf(k) - most[i]!) : 0;
+    const idleFree = k - idle.buckets >= idle.lead ? Math.max(0, capOf(k) - most[i]!) : 0;
     fits.push(least[i]! >= amount + idleFree);
   }
   return fits;

@@ -215,7 +215,7 @@ function utilizationOf(outcome: { readonly utilization: number | null; readonly 
   return { utilization: outcome.utilization, ...(outcome.utilizationAt !== undefined ? { utilizationAt: outcome.utilizationAt } : {}) };
 }
 
-/** When an answered call went out, if known: the gate then holds its charge for its window alone. */
+/** When an answered call went out, if known: the gate then holds its charge for its window and its trip from then. */
 function sentAtOf(outcome: { readonly sentAt?: number }): { sentAt?: number } {
   return outcome.sentAt === undefined ? {} : { sentAt: outcome.sentAt };
 }

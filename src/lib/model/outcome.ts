@@ -46,6 +46,7 @@ export type CallOutcomeKind = CallOutcome['kind'];
 export function withSentAt<O extends CallOutcome>(outcome: O, sentAt: number | undefined): O {
   return sentAt !== undefined && (outcome.kind === 'completed' || outcome.kind === 'throttled') ? { ...outcome, sentAt } : outcome;
 }
+
 /** Every outcome but `completed`: what an error classifies as. */
 export type FailedOutcome = Exclude<CallOutcome, { readonly kind: 'completed' }>;
 
