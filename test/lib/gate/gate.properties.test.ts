@@ -207,7 +207,8 @@ interface Granted extends Grant {
   readonly counted: number;
   /**
    * Standard: when its call went out, as its settle reported while the gate still held the charge; then
-   * Azure holds it for a window from this time, else the gate assumes any time up to the tolerance late.
+   * Azure holds it for a window from its arrival, up to a bucket (its trip) after this time; else the
+   * gate assumes any time up to the tolerance late.
    */
   readonly sentAt?: number;
 }
