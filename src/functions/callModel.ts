@@ -17,7 +17,7 @@ import { ChatCompletionRequest } from '../lib/jobs/job.js';
 import { CallModelInput } from '../lib/jobs/pipeline.js';
 import { AttemptOutcome } from '../lib/jobs/retryPolicy.js';
 import { CallOptions } from '../lib/model/invoke.js';
-import { CallOutcome } from '../lib/model/outcome.js';
+import { CallOutcome, isAnswered } from '../lib/model/outcome.js';
 import { correlated } from '../lib/telemetry/correlation.js';
 import { CallResult, telemetry } from '../lib/telemetry/metrics.js';
 import { ProviderConfig, completeOnProvider, gateKeyFor } from '../lib/model/providers.js';
@@ -58,13 +58,13 @@ export async function callModel(input: CallModelInput, context: InvocationContex
   }
   const deployment = granted ?? job.deployment;
   telemetry.modelCall(deployment, job.priority, callResultOf(outcome));
-  if ((outcome.kind === 'completed' || outcome.kind === 'throttled') && outcome.utilization !== null) telemetry.ptuUtilization(deployment, 'header', outcome.utilization);
+  if (isAnswered(outcome) && outcome.utilization !== null) telemetry.ptuUtilization(deployment, 'header', outcome.utilization);
   context.log(correlated(`callModel attempt ${input.attempt}: ${outcome.kind}${outcome.kind === 'completed' ? '' : ` ${outcome.error.status ?? ''} ${outcome.error.code ?? ''}`}`, { requestId: job.id, batchId: job.batchId }));
   return outcome;
 }
 
 function withUtilizationTime(outcome: AttemptOutcome, at: number): AttemptOutcome {
-  if ((outcome.kind === 'completed' || outcome.kind === 'throttled') && outcome.utilization !== null) return { ...outcome, utilizationAt: at };
+  if (isAnswered(outcome) && outcome.utilization !== null) return { ...outcome, utilizationAt: at };
   return outcome;
 }
 

@@ -42,9 +42,16 @@ export type CallOutcome =
 
 export type CallOutcomeKind = CallOutcome['kind'];
 
-/** An answered call (completed or throttled: it certainly went out) with the time its request was sent. */
+/** An outcome the endpoint answered (200 or 429): the call certainly went out, and headers came back. */
+export type AnsweredOutcome = Extract<CallOutcome, { readonly kind: 'completed' | 'throttled' }>;
+
+export function isAnswered(outcome: { readonly kind: string }): outcome is AnsweredOutcome {
+  return outcome.kind === 'completed' || outcome.kind === 'throttled';
+}
+
+/** An answered call with the time its request was sent. */
 export function withSentAt<O extends CallOutcome>(outcome: O, sentAt: number | undefined): O {
-  return sentAt !== undefined && (outcome.kind === 'completed' || outcome.kind === 'throttled') ? { ...outcome, sentAt } : outcome;
+  return sentAt !== undefined && isAnswered(outcome) ? { ...outcome, sentAt } : outcome;
 }
 
 /** Every outcome but `completed`: what an error classifies as. */
